@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make run` (the whole system) and `make test` (the suite).
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench migrate clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+# The API, WORKERS workers and the cleaner against the local PostgreSQL and RabbitMQ (config.env).
+run: setup
+	$(PYTHON) scripts/run_local.py
+
+test: setup
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PYTHON) -m bench $(BENCH_ARGS)
+
+migrate: setup
+	$(PYTHON) -c "from common.config import Settings; from common import db; s = Settings.from_env(); db.ensure_database(s.database_url); db.migrate(s.database_url)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache

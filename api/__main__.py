@@ -1,0 +1,59 @@
+"""`python -m api`: the API under gunicorn, bound to 0.0.0.0:$PORT."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from api import create_app
+from common import logging as structured_logging
+from common.config import ConfigError, Settings
+from common.logging import fields
+
+log = logging.getLogger("api")
+
+
+class GunicornApp(BaseApplication):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in gunicorn_options(self.settings).items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        # Runs in each worker process after the fork, so connections are per process.
+        return create_app(self.settings)
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    """Shared by the API and the benchmark's bare-Flask ceiling, so both run alike."""
+    return {
+        "bind": f"0.0.0.0:{settings.port}",
+        "workers": settings.api_processes,
+        "threads": settings.api_threads,
+        "worker_class": "gthread",
+        "backlog": 2048,
+        "keepalive": 5,
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": settings.log_level,
+    }
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"api: invalid configuration: {exc}") from None
+    structured_logging.configure(settings.log_level)
+    log.info("starting api", extra=fields(**settings.describe()))
+    GunicornApp(settings).run()
+
+
+if __name__ == "__main__":
+    main()

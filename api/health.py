@@ -1,0 +1,35 @@
+"""GET /health (the process answers) and GET /ready (its dependencies answer, and which do not)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+
+from api.services import services
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify(status="ok")
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    checks = {"broker": _check_broker(), "database": _check_database()}
+    healthy = all(result == "ok" for result in checks.values())
+    return jsonify(status="ready" if healthy else "unavailable", checks=checks), 200 if healthy else 503
+
+
+def _check_broker() -> str:
+    return "ok" if services().publisher().connected else "unavailable: not connected to RabbitMQ"
+
+
+def _check_database() -> str:
+    try:
+        with services().engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"unavailable: {type(exc).__name__}: {first_line}"

@@ -1,0 +1,75 @@
+"""POST /page-views/single and /page-views/multi: validate all, publish, answer after the broker confirms."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Callable
+
+from flask import Blueprint, Response, jsonify, request
+
+from api.errors import ApiError
+from api.publishing import IngestRequest, split_by_partition
+from api.services import Services, services
+from api.validation import (
+    Invalid,
+    Problem,
+    TimestampRules,
+    ViewCounts,
+    idempotency_key_problem,
+    parse_json_object,
+    validate_multi,
+    validate_single,
+)
+from common.broker import BrokerUnavailable
+from common.timeutil import utc_now
+
+bp = Blueprint("ingest", __name__)
+
+_RETRY_ADVICE = "retry with the same Idempotency-Key header to be sure each view is counted once"
+
+
+@bp.post("/page-views/single")
+def single() -> tuple[Response, int]:
+    return _accept(validate_single)
+
+
+@bp.post("/page-views/multi")
+def multi() -> tuple[Response, int]:
+    return _accept(validate_multi)
+
+
+def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) -> tuple[Response, int]:
+    started = time.monotonic()
+    svc = services()
+    body = _json_body()
+    key = _idempotency_key()
+    counts = validate(body, TimestampRules(now=utc_now(), retention_days=svc.settings.retention_days))
+    _publish(svc, IngestRequest(split_by_partition(counts, svc.settings.num_partitions), key), started)
+    return jsonify(accepted=sum(counts.values())), 202
+
+
+def _json_body() -> dict[str, Any]:
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
+    return parse_json_object(request.get_data(cache=False))
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    why = idempotency_key_problem(key)
+    if why is not None:
+        raise Invalid([Problem("Idempotency-Key", why)])
+    return key
+
+
+def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
+    timeout_s = svc.settings.publish_timeout_ms / 1000
+    future = svc.publisher().submit(ingest)
+    try:
+        future.result(timeout=max(0.0, started + timeout_s - time.monotonic()))
+    except FutureTimeout:
+        raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {_RETRY_ADVICE}") from None
+    except BrokerUnavailable as exc:
+        raise ApiError.unavailable("broker", f"{exc}; {_RETRY_ADVICE}") from None

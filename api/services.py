@@ -1,0 +1,62 @@
+"""The connections an API process holds, opened on first use (after gunicorn has forked)."""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+from flask import Flask, current_app
+from sqlalchemy.engine import Engine
+
+from api.publishing import compose
+from common.broker import Publisher, Topology
+from common.config import Settings
+from common.db import make_engine
+
+REPORT_STATEMENT_TIMEOUT_MS = 5_000
+STARTUP_GRACE_S = 3.0
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+        self._lock = threading.Lock()
+        self._publisher: Publisher | None = None
+        self._started_at = 0.0
+        self._engine: Engine | None = None
+
+    def publisher(self) -> Publisher:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = Publisher(self.settings.amqp_url, self.topology, functools.partial(compose, self.topology)).start()
+                self._started_at = time.monotonic()
+            publisher = self._publisher
+        # Requests in a fresh process wait for the first connection instead of failing;
+        # after that grace they fail fast (503) while the broker is away.
+        grace_left = self._started_at + STARTUP_GRACE_S - time.monotonic()
+        if grace_left > 0 and not publisher.connected:
+            publisher.wait_connected(grace_left)
+        return publisher
+
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(
+                    self.settings.database_url,
+                    application_name="pageviews-api",
+                    pool_size=min(self.settings.api_threads, 8),
+                    statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
+                )
+            return self._engine
+
+    def close(self) -> None:
+        with self._lock:
+            if self._publisher is not None:
+                self._publisher.close()
+            if self._engine is not None:
+                self._engine.dispose()
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions["pageviews"]

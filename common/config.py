@@ -1,0 +1,210 @@
+"""Configuration: the one module that reads the environment.
+
+Every setting is declared once in ``SETTINGS`` with its default and its parser;
+``config.env`` documents the same names (a test keeps the two in step). The result
+is a frozen ``Settings`` built at start-up: a bad value stops the process with a
+message that names the setting, instead of failing later somewhere else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
+
+from common.partitioning import format_partition_spec, parse_partition_spec
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        raw = raw.strip()
+        parts = urlsplit(raw)
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"expected a {'/'.join(schemes)}:// URL with a host, got {mask_url(raw)!r}")
+        try:
+            parts.port  # noqa: B018 - urlsplit validates the port lazily
+        except ValueError:
+            raise ValueError(f"bad port in {mask_url(raw)!r}") from None
+        return raw
+
+    return parse
+
+
+def _queue_prefix(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
+        raise ValueError("must be 1-100 characters of letters, digits, '.', '_' or '-'")
+    return raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+
+    @property
+    def field(self) -> str:
+        return self.name.lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/pageviews", _url("postgresql", "postgres", "postgresql+psycopg2")),
+    Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url("amqp", "amqps")),
+    Setting("PORT", "3000", _int_between(1, 65535)),
+    Setting("API_PROCESSES", "2", _int_between(1, 64)),
+    Setting("API_THREADS", "16", _int_between(1, 256)),
+    Setting("PUBLISH_TIMEOUT_MS", "2000", _int_between(100, 60_000)),
+    Setting("NUM_PARTITIONS", "10", _int_between(1, 1000)),
+    Setting("NUM_SHARDS", "10", _int_between(1, 1000)),
+    Setting("QUEUE_PREFIX", "pageviews", _queue_prefix),
+    Setting("DELIVERY_LIMIT", "10", _int_between(1, 1000)),
+    Setting("BATCH_SIZE", "1000", _int_between(1, 100_000)),
+    Setting("FLUSH_INTERVAL_MS", "500", _int_between(1, 600_000)),
+    Setting("WORKER_PARTITIONS", "all", str),  # resolved against NUM_PARTITIONS below
+    Setting("WORKERS", "2", _int_between(1, 64)),
+    Setting("EXACTLY_ONCE", "true", _bool),
+    Setting("DEDUP_RETENTION_HOURS", "48", _int_between(24, 24 * 365)),  # Idempotency-Key promise: 24 h
+    Setting("RETENTION_DAYS", "30", _int_between(1, 3650)),
+    Setting("COMPACT_AFTER", "2", _int_between(1, 24 * 3650)),
+    Setting("CLEAN_INTERVAL", "300", _int_between(1, 86_400)),
+    Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    amqp_url: str
+    port: int
+    api_processes: int
+    api_threads: int
+    publish_timeout_ms: int
+    num_partitions: int
+    num_shards: int
+    queue_prefix: str
+    delivery_limit: int
+    batch_size: int
+    flush_interval_ms: int
+    worker_partitions: tuple[int, ...]
+    workers: int
+    exactly_once: bool
+    dedup_retention_hours: int
+    retention_days: int
+    compact_after: int
+    clean_interval: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Build from the process environment (or a given mapping); unset names take their default."""
+        source = os.environ if environ is None else environ
+        return cls.from_mapping({s.name: source[s.name] for s in SETTINGS if s.name in source})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+        """Build from a mapping of setting names to values; tests use this instead of patching."""
+        unknown = set(values) - {s.name for s in SETTINGS}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        parsed: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = str(values.get(setting.name, setting.default))
+            try:
+                parsed[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{setting.name}: {exc}") from None
+        try:
+            parsed["worker_partitions"] = parse_partition_spec(parsed["worker_partitions"], parsed["num_partitions"])
+        except ValueError as exc:
+            raise ConfigError(f"WORKER_PARTITIONS: {exc}") from None
+        return cls(**parsed)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, to start a child process with exactly this configuration."""
+        env = {}
+        for setting in SETTINGS:
+            value = getattr(self, setting.field)
+            if setting.name == "WORKER_PARTITIONS":
+                value = format_partition_spec(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[setting.name] = str(value)
+        return env
+
+    def describe(self) -> dict[str, str]:
+        """The settings for the start-up log line, with passwords masked."""
+        env = self.as_env()
+        env["DATABASE_URL"] = mask_url(self.database_url)
+        env["AMQP_URL"] = mask_url(self.amqp_url)
+        return env
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0] + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """Parse a KEY=VALUE file such as config.env (comments and blank lines ignored, no shell expansion)."""
+    values: dict[str, str] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key.strip()):
+                raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def environment() -> dict[str, str]:
+    """A copy of the process environment, for launchers that start child processes."""
+    return dict(os.environ)

@@ -1,0 +1,100 @@
+"""The partition-queue message format, version 1 (documented for other producers in README.md).
+
+Body, JSON in UTF-8:
+
+    {"v": 1, "id": "0190f1c2-7a3b-7c4d-9e8f-0123456789ab",
+     "views": [["example.com/page1", 1752660000, 5], ...]}
+
+- ``id``: a UUID unique to this message. Workers apply an id at most once, so a
+  message published or delivered twice is counted once.
+- ``views``: a non-empty list of ``[page, unix_seconds, count]``; the view is counted
+  in the UTC hour containing ``unix_seconds``; ``count`` is a positive integer.
+
+A body that breaks these rules is poison: the worker dead-letters it with the reason.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+import orjson
+
+FORMAT_VERSION = 1
+CONTENT_TYPE = "application/json"
+MESSAGE_TYPE = f"pageviews.v{FORMAT_VERSION}"
+MAX_PAGE_LENGTH = 2048
+MAX_COUNT = 10**12  # merged messages may sum many requests' counts for one page and hour
+_LATEST_SECOND = 4_102_444_800  # 2100-01-01: anything later is a producer bug, not a view
+_HOUR = 3600
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("4b0d0a1e-5c1f-4d4e-8a52-6f1c3e2a9b70")
+
+View = tuple[str, int, int]  # page, start of the hour in Unix seconds, count
+
+
+class MalformedMessage(ValueError):
+    """The body is not a valid version-1 message; the text says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    views: list[View]
+
+
+def encode(message_id: str, views: list[View]) -> bytes:
+    return orjson.dumps({"v": FORMAT_VERSION, "id": message_id, "views": views})
+
+
+def decode(body: bytes) -> Message:
+    """Parse and check a message body; raises MalformedMessage with the reason."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedMessage(f"not UTF-8 JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("body is not a JSON object")
+    if data.get("v") != FORMAT_VERSION:
+        raise MalformedMessage(f"unsupported format version {data.get('v')!r}, expected {FORMAT_VERSION}")
+    message_id = data.get("id")
+    if not isinstance(message_id, str) or not _is_uuid(message_id):
+        raise MalformedMessage("id must be a UUID string")
+    views = data.get("views")
+    if not isinstance(views, list) or not views:
+        raise MalformedMessage("views must be a non-empty list")
+    return Message(id=message_id.lower(), views=[_view(item, index) for index, item in enumerate(views)])
+
+
+def _view(item: object, index: int) -> View:
+    if not isinstance(item, list) or len(item) != 3:
+        raise MalformedMessage(f"views[{index}] must be [page, unix_seconds, count]")
+    page, second, count = item
+    if not isinstance(page, str) or not 0 < len(page) <= MAX_PAGE_LENGTH or "\x00" in page:
+        raise MalformedMessage(f"views[{index}]: page must be a string of 1 to {MAX_PAGE_LENGTH} characters without NUL")
+    if type(second) is not int or not 0 <= second < _LATEST_SECOND:
+        raise MalformedMessage(f"views[{index}]: unix_seconds must be an integer between 0 and {_LATEST_SECOND}")
+    if type(count) is not int or not 0 < count <= MAX_COUNT:
+        raise MalformedMessage(f"views[{index}]: count must be an integer from 1 to {MAX_COUNT}")
+    return page, second - second % _HOUR, count
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+def new_message_id() -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so the worker's id index grows at its right edge."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
+
+
+def idempotent_message_id(idempotency_key: str, partition: int) -> str:
+    """The id of a keyed request's message for one partition: a retry of the request repeats it exactly."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{partition}\x00{idempotency_key}"))

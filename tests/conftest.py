@@ -1,0 +1,124 @@
+"""Session-wide services, a database per test run, a queue prefix per test, and real processes."""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from typing import Callable, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from common import db
+from common import logging as structured_logging
+from common.broker import BrokerAdmin, Topology
+from common.config import Settings
+from tests.backends import Backend, choose_backend
+from tests.helpers import ApiProcess, Process, free_port
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[Backend]:
+    structured_logging.configure("warning")
+    chosen = choose_backend(dict(os.environ))
+    yield chosen
+    chosen.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: Backend) -> Iterator[str]:
+    """A database of this test run's own, migrated once with Alembic, dropped at the end."""
+    url = make_url(backend.database_server_url).set(database=f"pageviews_test_{RUN_ID}").render_as_string(hide_password=False)
+    db.ensure_database(url)
+    db.migrate(url)
+    yield url
+    db.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    created = db.make_engine(database_url, application_name="pageviews-tests", pool_size=4)
+    yield created
+    created.dispose()
+
+
+def _queue_prefix(test_name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", test_name).strip("-")[:40]
+    return f"test.{RUN_ID}.{name}.{uuid.uuid4().hex[:4]}"
+
+
+def _delete_topology(settings: Settings) -> None:
+    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    try:
+        with BrokerAdmin(settings.amqp_url) as admin:
+            for partition in range(settings.num_partitions):
+                admin.delete_queue(topology.partition_queue(partition))
+            admin.delete_queue(topology.dead_queue)
+            admin.delete_exchange(topology.dead_exchange)
+    except Exception:  # the broker may be down after a failed fault test; its queues die with the run
+        pass
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str, engine: Engine) -> Iterator[Settings]:
+    """Settings of one test: its own queue prefix and port, empty tables, fast flushing."""
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE page_views, applied_messages"))
+    chosen = Settings.from_mapping(
+        {
+            "DATABASE_URL": database_url,
+            "AMQP_URL": backend.amqp_url,
+            "QUEUE_PREFIX": _queue_prefix(request.node.name),
+            "PORT": free_port(),
+            "NUM_PARTITIONS": 4,
+            "BATCH_SIZE": 200,
+            "FLUSH_INTERVAL_MS": 100,
+            "API_PROCESSES": 1,
+            "API_THREADS": 8,
+            "LOG_LEVEL": "info",
+        }
+    )
+    yield chosen
+    _delete_topology(chosen)
+
+
+@pytest.fixture
+def start_api(settings: Settings) -> Iterator[Callable[..., ApiProcess]]:
+    started: list[ApiProcess] = []
+
+    def start(**overrides: object) -> ApiProcess:
+        api = ApiProcess(settings.replace(**overrides) if overrides else settings)
+        started.append(api)
+        return api
+
+    yield start
+    for api in started:
+        api.close()
+
+
+@pytest.fixture
+def start_worker(settings: Settings) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def start(partitions: tuple[int, ...] | None = None, **overrides: object) -> Process:
+        chosen = settings.replace(**overrides) if overrides else settings
+        if partitions is not None:
+            chosen = chosen.replace(worker_partitions=tuple(partitions))
+        worker = Process("worker", "worker", chosen)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+@pytest.fixture
+def control(backend: Backend):
+    """Stops and starts the real services; fault tests restore them in `finally`."""
+    if not backend.control.available:
+        pytest.skip(f"services from the {backend.kind} cannot be stopped and started by the tests")
+    return backend.control

@@ -1,0 +1,45 @@
+"""`python -m worker`: consume the partitions named by WORKER_PARTITIONS until SIGTERM or SIGINT."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from common import logging as structured_logging
+from common.config import ConfigError, Settings
+from common.db import make_engine
+from common.logging import fields
+from worker.consumer import Consumer
+from worker.store import Store
+
+log = logging.getLogger("worker")
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"worker: invalid configuration: {exc}") from None
+    structured_logging.configure(settings.log_level)
+    log.info("starting worker", extra=fields(**settings.describe()))
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        # Only a flag: the loop finishes its turn, flushes, acknowledges and returns.
+        log.info("stop requested", extra=fields(signal=signal.Signals(signum).name))
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
+    try:
+        Consumer(settings, Store(engine, settings.num_shards, exactly_once=settings.exactly_once), stop).run()
+    finally:
+        engine.dispose()
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The worker's in-memory batch: a plain object with an injected clock, no I/O.
+
+Counts are collapsed per (page, hour) as messages arrive, so a flush writes one row
+per page and hour however many messages carried it. Each message's own views are kept
+too, for the rare flush that finds some ids already applied and must take them out.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable
+
+from common.messages import View
+
+Key = tuple[str, int]  # page, start of the hour in Unix seconds
+
+
+@dataclass
+class Batch:
+    """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
+
+    counts: dict[Key, int]
+    messages: dict[str, tuple[list[View], Any]]  # id -> (views, the delivery that carried it)
+    last_tag: int
+    deliveries: int
+    duplicates_in_batch: int = 0
+    first_added_at: float = 0.0
+
+    @property
+    def views(self) -> int:
+        return sum(self.counts.values())
+
+    def counts_without(self, message_ids: set[str]) -> dict[Key, int]:
+        """The counts as if the messages with these ids had never arrived."""
+        counts = dict(self.counts)
+        for message_id in message_ids:
+            for page, hour, count in self.messages[message_id][0]:
+                remaining = counts[(page, hour)] - count
+                if remaining:
+                    counts[(page, hour)] = remaining
+                else:
+                    del counts[(page, hour)]
+        return counts
+
+    def days(self) -> set[date]:
+        return {datetime.fromtimestamp(hour, timezone.utc).date() for _page, hour in self.counts}
+
+    def single(self, message_id: str) -> "Batch":
+        """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
+        views, delivery = self.messages[message_id]
+        counts: dict[Key, int] = {}
+        for page, hour, count in views:
+            counts[(page, hour)] = counts.get((page, hour), 0) + count
+        return Batch(counts, {message_id: (views, delivery)}, self.last_tag, 1)
+
+
+@dataclass
+class CountBuffer:
+    max_messages: int
+    max_age_s: float
+    clock: Callable[[], float] = time.monotonic
+    _counts: dict[Key, int] = field(default_factory=dict, init=False)
+    _messages: dict[str, tuple[list[View], Any]] = field(default_factory=dict, init=False)
+    _deliveries: int = field(default=0, init=False)
+    _duplicates: int = field(default=0, init=False)
+    _last_tag: int = field(default=0, init=False)
+    _first_added_at: float | None = field(default=None, init=False)
+
+    def add(self, message_id: str, views: list[View], tag: int, delivery: Any = None) -> bool:
+        """Buffer one delivered message; False if the same id is already in this batch."""
+        if self._first_added_at is None:
+            self._first_added_at = self.clock()
+        self._deliveries += 1
+        self._last_tag = tag
+        if message_id in self._messages:
+            self._duplicates += 1
+            return False
+        self._messages[message_id] = (views, delivery)
+        counts = self._counts
+        for page, hour, count in views:
+            key = (page, hour)
+            counts[key] = counts.get(key, 0) + count
+        return True
+
+    def __len__(self) -> int:
+        return self._deliveries
+
+    def full(self) -> bool:
+        return self._deliveries >= self.max_messages
+
+    def due(self) -> bool:
+        return self.full() or (self._first_added_at is not None and self.clock() - self._first_added_at >= self.max_age_s)
+
+    def seconds_until_due(self) -> float | None:
+        """None while empty (nothing will ever be due), else how long until the age limit."""
+        if self._first_added_at is None:
+            return None
+        if self.full():
+            return 0.0
+        return max(0.0, self._first_added_at + self.max_age_s - self.clock())
+
+    def drain(self) -> Batch:
+        batch = Batch(self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates, self._first_added_at or 0.0)
+        self._counts, self._messages = {}, {}
+        self._deliveries = self._duplicates = 0
+        self._first_added_at = None
+        return batch

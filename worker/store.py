@@ -1,0 +1,120 @@
+"""Writing a batch: one transaction that records the message ids and adds the counts.
+
+Exactly once: the ids go into applied_messages first, in the same transaction as the
+counts. An id already there was counted by an earlier flush whose acknowledgement was
+lost (a crash between commit and ack, a lost connection, a repeated publish), so its
+views are taken out before the counts are added. Either the whole batch commits, ids
+and counts together, or none of it does.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from common.db import sqlstate
+from common.logging import fields
+from worker.buffer import Batch
+
+log = logging.getLogger(__name__)
+
+RECORD_IDS = text(
+    """
+    INSERT INTO applied_messages (id)
+    SELECT unnest(CAST(:ids AS uuid[]))
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+
+ADD_COUNTS = text(
+    """
+    INSERT INTO page_views (page, view_hour, shard, views)
+    SELECT page, to_timestamp(hour), shard, views
+    FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
+         AS batch(page, hour, shard, views)
+    ON CONFLICT (page_key, view_hour, shard) DO UPDATE SET views = page_views.views + EXCLUDED.views
+    """
+)
+
+ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
+
+
+@dataclass(frozen=True)
+class Applied:
+    messages: int  # messages counted by this flush
+    duplicates: int  # messages skipped because their id was already applied
+    views: int
+    rows: int
+
+
+def is_missing_partition(error: BaseException) -> bool:
+    return sqlstate(error) == "23514" and "no partition" in str(error)
+
+
+def is_data_error(error: BaseException) -> bool:
+    """Errors caused by the data of some message (SQLSTATE classes 22 and 23), not by the database."""
+    code = sqlstate(error) or ""
+    return code[:2] in ("22", "23") and not is_missing_partition(error)
+
+
+class Store:
+    def __init__(self, engine: Engine, num_shards: int, *, exactly_once: bool = True, rng: random.Random | None = None) -> None:
+        self._engine = engine
+        self._num_shards = num_shards
+        self._exactly_once = exactly_once
+        self._rng = rng or random.Random()
+        self._known_days: set[date] = set()
+
+    def apply(self, batch: Batch) -> Applied:
+        self._ensure_partitions(batch.days())
+        try:
+            return self._apply(batch)
+        except DBAPIError as exc:
+            if not is_missing_partition(exc):
+                raise
+            # The cleaner dropped a day we had seen (a very late view): make it again.
+            self._known_days.clear()
+            self._ensure_partitions(batch.days())
+            return self._apply(batch)
+
+    def _apply(self, batch: Batch) -> Applied:
+        with self._engine.begin() as connection:
+            duplicates: set[str] = set()
+            if self._exactly_once:
+                fresh = {str(applied_id) for applied_id in connection.execute(RECORD_IDS, {"ids": list(batch.messages)}).scalars()}
+                duplicates = {message_id for message_id in batch.messages if message_id not in fresh}
+            counts = batch.counts_without(duplicates) if duplicates else batch.counts
+            if counts:
+                connection.execute(ADD_COUNTS, self._rows(counts))
+        if duplicates:
+            log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
+        return Applied(len(batch.messages) - len(duplicates), len(duplicates) + batch.duplicates_in_batch, sum(counts.values()), len(counts))
+
+    def _rows(self, counts: dict[tuple[str, int], int]) -> dict[str, list]:
+        pages, hours, views = [], [], []
+        for (page, hour), count in counts.items():
+            pages.append(page)
+            hours.append(hour)
+            views.append(count)
+        # A random shard per row: concurrent writers of one page and hour (late flushes,
+        # the cleaner's compaction) then rarely wait on the same row.
+        shards = [self._rng.randrange(self._num_shards) for _ in pages]
+        return {"pages": pages, "hours": hours, "shards": shards, "views": views}
+
+    def _ensure_partitions(self, days: set[date]) -> None:
+        missing = days - self._known_days
+        if not missing:
+            return
+        # Its own short transaction: creating a partition locks page_views briefly, and
+        # that lock must not be held for the length of a flush.
+        with self._engine.begin() as connection:
+            for day in sorted(missing):
+                if connection.execute(ENSURE_PARTITION, {"day": day}).scalar():
+                    log.info("created partition", extra=fields(day=day.isoformat()))
+        self._known_days |= missing
