@@ -35,6 +35,24 @@ class ServiceControl:
     def restart_database(self) -> None:
         raise NotImplementedError
 
+    def start_database_if_stopped(self) -> None:
+        raise NotImplementedError
+
+    def consumers(self) -> list[tuple[str, bool]]:
+        """(queue, active) for every consumer on the broker, as rabbitmqctl list_consumers reports."""
+        output = self._rabbitmqctl(["list_consumers", "--quiet", "--no-table-headers", "queue_name", "active"])
+        rows = [line.split("\t") for line in output.splitlines() if line.strip()]
+        return [(queue, active.strip() == "true") for queue, active in rows]
+
+    def unacknowledged(self, queue_prefix: str) -> int:
+        """Messages delivered and not yet acknowledged, summed over the queues whose names start with queue_prefix."""
+        output = self._rabbitmqctl(["list_queues", "--quiet", "--no-table-headers", "name", "messages_unacknowledged"])
+        rows = [line.split("\t") for line in output.splitlines() if line.strip()]
+        return sum(int(count) for name, count in rows if name.startswith(queue_prefix))
+
+    def _rabbitmqctl(self, args: list[str]) -> str:
+        raise NotImplementedError
+
 
 @dataclass
 class Backend:
@@ -60,6 +78,9 @@ def wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
 class LocalControl(ServiceControl):
     available = True
 
+    def _rabbitmqctl(self, args: list[str]) -> str:
+        return subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, text=True, timeout=60).stdout
+
     def stop_broker(self) -> None:
         subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
 
@@ -78,6 +99,13 @@ class LocalControl(ServiceControl):
         )
         wait_for_port("127.0.0.1", 5432)
 
+    def start_database_if_stopped(self) -> None:
+        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], timeout=30).returncode == 0:
+            return
+        version = sorted(os.path.basename(path) for path in glob.glob("/etc/postgresql/*"))[-1]
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], capture_output=True, timeout=120)
+        wait_for_port("127.0.0.1", 5432)
+
 
 class DockerControl(ServiceControl):
     available = True
@@ -85,6 +113,10 @@ class DockerControl(ServiceControl):
     def __init__(self, postgres, rabbitmq, pg_port: int, amqp_port: int) -> None:  # testcontainers objects
         self._postgres, self._rabbitmq = postgres, rabbitmq
         self._pg_port, self._amqp_port = pg_port, amqp_port
+
+    def _rabbitmqctl(self, args: list[str]) -> str:
+        result = self._rabbitmq.exec(["rabbitmqctl", *args])
+        return result.output.decode()
 
     def stop_broker(self) -> None:
         self._rabbitmq.exec(["rabbitmqctl", "stop_app"])
@@ -97,6 +129,13 @@ class DockerControl(ServiceControl):
     def restart_database(self) -> None:
         # Host ports were fixed when the container started, so they survive the restart.
         self._postgres.get_wrapped_container().restart(timeout=10)
+        wait_for_port("127.0.0.1", self._pg_port)
+
+    def start_database_if_stopped(self) -> None:
+        container = self._postgres.get_wrapped_container()
+        container.reload()
+        if container.status != "running":
+            container.start()
         wait_for_port("127.0.0.1", self._pg_port)
 
 

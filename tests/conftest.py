@@ -122,3 +122,20 @@ def control(backend: Backend):
     if not backend.control.available:
         pytest.skip(f"services from the {backend.kind} cannot be stopped and started by the tests")
     return backend.control
+
+
+_FIGURES: list = []
+
+
+@pytest.fixture
+def record_figures() -> Callable[[object], None]:
+    """Fault tests report their figures (accepted, counted, lost, duplicated) at the end of the run."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001 - pytest hook
+    if not _FIGURES:
+        return
+    terminalreporter.section("fault figures")
+    for figures in _FIGURES:
+        terminalreporter.write_line(figures.line())
