@@ -42,6 +42,25 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level,
+        "logconfig_dict": _gunicorn_logging(settings.log_level),
+        # gunicorn 27's control socket (for gunicornc) is unused here and wants a writable $HOME.
+        "control_socket_disable": True,
+    }
+
+
+def _gunicorn_logging(level: str) -> dict[str, Any]:
+    """gunicorn's own log lines in the same key=value shape as ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"kv": {"()": "common.logging.KeyValueFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+        # gunicorn merges this shallowly into its defaults, so root and both of its loggers are spelled out.
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        },
     }
 
 
