@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import Flask
 
 from api import errors, health, ingest, report
+from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
 from common.config import Settings
-
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Flask:

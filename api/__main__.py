@@ -45,6 +45,10 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "logconfig_dict": _gunicorn_logging(settings.log_level),
         # gunicorn 27's control socket (for gunicornc) is unused here and wants a writable $HOME.
         "control_socket_disable": True,
+        # A 2048-character page is up to 24 kB percent-encoded in GET /report, beyond any
+        # fixed limit gunicorn offers (8190 at most); 0 means its own ceiling of 1 MiB.
+        # The app checks the lengths itself.
+        "limit_request_line": 0,
     }
 
 

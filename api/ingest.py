@@ -6,6 +6,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import ApiError
 from api.publishing import IngestRequest, split_by_partition
@@ -25,6 +26,7 @@ from common.timeutil import utc_now
 
 bp = Blueprint("ingest", __name__)
 
+MAX_BODY_BYTES = 1024 * 1024
 _RETRY_ADVICE = "retry with the same Idempotency-Key header to be sure each view is counted once"
 
 
@@ -51,7 +53,18 @@ def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) ->
 def _json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
-    return parse_json_object(request.get_data(cache=False))
+    return parse_json_object(_read_body())
+
+
+def _read_body() -> bytes:
+    if request.content_length is not None:
+        return request.get_data(cache=False)  # werkzeug has already refused a declared length over the limit
+    # Chunked: werkzeug stops reading at the limit without saying so, which would publish
+    # a truncated body. Read one byte past the limit to know.
+    body = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def _idempotency_key() -> str | None:

@@ -55,17 +55,35 @@ def pointer(*keys: str) -> str:
 # --------------------------------------------------------------------------- JSON bodies
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _DuplicateKeys:
+    """An object_pairs_hook that remembers which objects repeated a key.
 
+    The hook sees one object at a time, without its place in the document, so it notes
+    the objects (by identity) and the repeated keys; `pointers()` then finds where they are.
+    """
 
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
+    def __init__(self) -> None:
+        self.found: dict[int, list[str]] = {}
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                self.found.setdefault(id(result), []).append(key)
+            result[key] = value
+        return result
+
+    def pointers(self, document: Any) -> list[str]:
+        found: list[str] = []
+        stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+        while stack:
+            value, path = stack.pop()
+            if isinstance(value, dict):
+                found += [pointer(*path, key) for key in self.found.get(id(value), [])]
+                stack += [(child, (*path, key)) for key, child in value.items()]
+            elif isinstance(value, list):
+                stack += [(child, (*path, str(index))) for index, child in enumerate(value)]
+        return sorted(found)
 
 
 def _reject_constant(name: str) -> Any:
@@ -80,16 +98,17 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise Invalid([Problem("", f"body is not valid UTF-8 (byte {exc.start})")]) from None
     if not text.strip():
         raise Invalid([Problem("", "body is empty; expected a JSON object")])
+    duplicates = _DuplicateKeys()
     try:
-        data = json.loads(text, object_pairs_hook=_object_without_duplicates, parse_constant=_reject_constant)
-    except _DuplicateKey as exc:
-        raise Invalid([Problem(pointer(str(exc)), "key appears more than once in the same object")]) from None
+        data = json.loads(text, object_pairs_hook=duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise Invalid([Problem("", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
     except RecursionError:
         raise Invalid([Problem("", "body is nested too deeply")]) from None
     except ValueError as exc:  # e.g. NaN, or an integer literal with thousands of digits
         raise Invalid([Problem("", f"body is not valid JSON: {exc}")]) from None
+    if duplicates.found:
+        raise Invalid([Problem(at, "key appears more than once in the same object") for at in duplicates.pointers(data)])
     if not isinstance(data, dict):
         raise Invalid([Problem("", f"body must be a JSON object, not {_json_type(data)}")])
     return data
@@ -273,7 +292,13 @@ def _report_window(value: Mapping[str, str], now: datetime, problems: list[Probl
         if "now" not in value:
             return default
         moment = _report_time(value["now"], "now", problems)
-        return (floor_hour(moment) - timedelta(hours=REPORT_HOURS), REPORT_HOURS) if moment else default
+        if moment is None:
+            return default
+        try:
+            return floor_hour(moment) - timedelta(hours=REPORT_HOURS), REPORT_HOURS
+        except OverflowError:
+            problems.append(Problem("now", "now is too early: the 24 hours before it would be before year 1"))
+            return default
     if "now" in value:
         problems.append(Problem("now", "now cannot be combined with from and to"))
     if "from" not in value or "to" not in value:

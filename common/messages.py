@@ -15,6 +15,7 @@ A body that breaks these rules is poison: the worker dead-letters it with the re
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ MAX_PAGE_LENGTH = 2048
 MAX_COUNT = 10**12  # merged messages may sum many requests' counts for one page and hour
 _LATEST_SECOND = 4_102_444_800  # 2100-01-01: anything later is a producer bug, not a view
 _HOUR = 3600
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("4b0d0a1e-5c1f-4d4e-8a52-6f1c3e2a9b70")
 
 View = tuple[str, int, int]  # page, start of the hour in Unix seconds, count
@@ -55,15 +57,14 @@ def decode(body: bytes) -> Message:
         raise MalformedMessage(f"not UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
-    if data.get("v") != FORMAT_VERSION:
-        raise MalformedMessage(f"unsupported format version {data.get('v')!r}, expected {FORMAT_VERSION}")
-    message_id = data.get("id")
-    if not isinstance(message_id, str) or not _is_uuid(message_id):
-        raise MalformedMessage("id must be a UUID string")
+    version = data.get("v")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise MalformedMessage(f"unsupported format version {version!r}, expected {FORMAT_VERSION}")
+    message_id = _canonical_uuid(data.get("id"))
     views = data.get("views")
     if not isinstance(views, list) or not views:
         raise MalformedMessage("views must be a non-empty list")
-    return Message(id=message_id.lower(), views=[_view(item, index) for index, item in enumerate(views)])
+    return Message(id=message_id, views=[_view(item, index) for index, item in enumerate(views)])
 
 
 def _view(item: object, index: int) -> View:
@@ -79,12 +80,15 @@ def _view(item: object, index: int) -> View:
     return page, second - second % _HOUR, count
 
 
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
+def _canonical_uuid(value: object) -> str:
+    """The id as PostgreSQL spells it (lower case), which is what the store compares ids with.
+
+    Only the 8-4-4-4-12 form is accepted: PostgreSQL would also take other spellings and
+    answer in this one, and a mismatch would make a new message look already applied.
+    """
+    if not isinstance(value, str) or not _UUID_TEXT.fullmatch(value):
+        raise MalformedMessage("id must be a UUID string such as 0190f1c2-7a3b-7c4d-9e8f-0123456789ab")
+    return value.lower()
 
 
 def new_message_id() -> str:

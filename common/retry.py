@@ -38,7 +38,7 @@ def call_with_retry(
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
         stop=stop,
-        wait=tenacity.wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=initial_wait),
+        wait=tenacity.wait_exponential_jitter(multiplier=initial_wait, max=max_wait, jitter=initial_wait),
         sleep=sleep,
         before_sleep=_log_attempt(what),
         reraise=True,

@@ -25,6 +25,9 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def floor_hour(moment: datetime) -> datetime:
+    """The start of the UTC hour containing `moment` (naive means UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
     return moment.replace(minute=0, second=0, microsecond=0)
 
 

@@ -35,7 +35,7 @@ def main() -> None:
 
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
     try:
-        Consumer(settings, Store(engine, settings.num_shards, exactly_once=settings.exactly_once), stop).run()
+        Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()
     finally:
         engine.dispose()
     log.info("worker stopped")

@@ -47,6 +47,7 @@ class Stats:
     views: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    expired: int = 0
     flushes: int = 0
 
     def record(self, applied: Applied, deliveries: int) -> None:
@@ -54,6 +55,7 @@ class Stats:
         self.messages += applied.messages
         self.views += applied.views
         self.duplicates += applied.duplicates
+        self.expired += applied.expired
         self.flushes += 1
 
 
@@ -168,7 +170,7 @@ class Consumer:
             return self._apply_one_by_one(batch)
 
     def _apply_one_by_one(self, batch: Batch) -> Applied:
-        messages = duplicates = views = rows = 0
+        messages = duplicates = views = rows = expired = 0
         for message_id, (_views, delivery) in batch.messages.items():
             try:
                 applied = self._store.apply(batch.single(message_id))
@@ -178,8 +180,8 @@ class Consumer:
                 self._dead_letter(delivery, f"rejected by the database: {str(exc.orig).strip()}")
                 continue
             messages, duplicates = messages + applied.messages, duplicates + applied.duplicates
-            views, rows = views + applied.views, rows + applied.rows
-        return Applied(messages, duplicates + batch.duplicates_in_batch, views, rows)
+            views, rows, expired = views + applied.views, rows + applied.rows, expired + applied.expired
+        return Applied(messages, duplicates + batch.duplicates_in_batch, views, rows, expired)
 
     def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         assert self._session is not None
@@ -210,5 +212,8 @@ class Consumer:
         s = self.stats
         log.info(
             "worker totals",
-            extra=fields(deliveries=s.deliveries, messages=s.messages, views=s.views, duplicates=s.duplicates, dead_lettered=s.dead_lettered, flushes=s.flushes),
+            extra=fields(
+                deliveries=s.deliveries, messages=s.messages, views=s.views, duplicates=s.duplicates,
+                dead_lettered=s.dead_lettered, expired=s.expired, flushes=s.flushes,
+            ),
         )

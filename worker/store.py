@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
 from common.logging import fields
+from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ ADD_COUNTS = text(
 )
 
 ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
+# Creating a partition needs an exclusive lock on page_views; waiting behind a long
+# report would stall every writer and reader queued behind us, so give up and retry.
+PARTITION_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Applied:
     duplicates: int  # messages skipped because their id was already applied
     views: int
     rows: int
+    expired: int = 0  # views whose hour left the retention window while they waited in a queue
 
 
 def is_missing_partition(error: BaseException) -> bool:
@@ -64,37 +70,55 @@ def is_data_error(error: BaseException) -> bool:
 
 
 class Store:
-    def __init__(self, engine: Engine, num_shards: int, *, exactly_once: bool = True, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        num_shards: int,
+        retention_days: int,
+        *,
+        exactly_once: bool = True,
+        rng: random.Random | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._engine = engine
         self._num_shards = num_shards
+        self._retention_days = retention_days
         self._exactly_once = exactly_once
         self._rng = rng or random.Random()
+        self._now = now
         self._known_days: set[date] = set()
 
     def apply(self, batch: Batch) -> Applied:
-        self._ensure_partitions(batch.days())
+        cutoff = retention_cutoff(self._now(), self._retention_days)
+        self._ensure_partitions({day for day in batch.days() if day >= cutoff.date()})
         try:
-            return self._apply(batch)
+            return self._apply(batch, hour_start_epoch(cutoff))
         except DBAPIError as exc:
             if not is_missing_partition(exc):
                 raise
-            # The cleaner dropped a day we had seen (a very late view): make it again.
+            # A day we had seen was dropped behind our back: make it again.
             self._known_days.clear()
-            self._ensure_partitions(batch.days())
-            return self._apply(batch)
+            self._ensure_partitions({day for day in batch.days() if day >= cutoff.date()})
+            return self._apply(batch, hour_start_epoch(cutoff))
 
-    def _apply(self, batch: Batch) -> Applied:
+    def _apply(self, batch: Batch, cutoff_epoch: int) -> Applied:
         with self._engine.begin() as connection:
             duplicates: set[str] = set()
             if self._exactly_once:
                 fresh = {str(applied_id) for applied_id in connection.execute(RECORD_IDS, {"ids": list(batch.messages)}).scalars()}
                 duplicates = {message_id for message_id in batch.messages if message_id not in fresh}
             counts = batch.counts_without(duplicates) if duplicates else batch.counts
+            counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
                 connection.execute(ADD_COUNTS, self._rows(counts))
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
-        return Applied(len(batch.messages) - len(duplicates), len(duplicates) + batch.duplicates_in_batch, sum(counts.values()), len(counts))
+        if expired:
+            # Accepted inside the window, but queued until it left it: the cleaner would
+            # delete these rows anyway, and their day partition may already be gone.
+            log.warning("skipped views older than the retention window", extra=fields(views=expired, retention_days=self._retention_days))
+        views = sum(counts.values())
+        return Applied(len(batch.messages) - len(duplicates), len(duplicates) + batch.duplicates_in_batch, views, len(counts), expired)
 
     def _rows(self, counts: dict[tuple[str, int], int]) -> dict[str, list]:
         pages, hours, views = [], [], []
@@ -114,7 +138,15 @@ class Store:
         # Its own short transaction: creating a partition locks page_views briefly, and
         # that lock must not be held for the length of a flush.
         with self._engine.begin() as connection:
+            connection.execute(PARTITION_LOCK_TIMEOUT)
             for day in sorted(missing):
                 if connection.execute(ENSURE_PARTITION, {"day": day}).scalar():
                     log.info("created partition", extra=fields(day=day.isoformat()))
         self._known_days |= missing
+
+
+def _without_expired(counts: dict[tuple[str, int], int], cutoff_epoch: int) -> tuple[dict[tuple[str, int], int], int]:
+    if all(hour >= cutoff_epoch for _page, hour in counts):
+        return counts, 0
+    kept = {key: views for key, views in counts.items() if key[1] >= cutoff_epoch}
+    return kept, sum(counts.values()) - sum(kept.values())

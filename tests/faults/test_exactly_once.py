@@ -52,7 +52,7 @@ def test_redelivery_after_commit_without_ack_is_counted_once(settings, engine):
     page = "example.com/crash-window"
     partition = partition_for(page, settings.num_partitions)
     message_id = publish_direct(settings, page, 3)
-    store = Store(engine, settings.num_shards)
+    store = Store(engine, settings.num_shards, settings.retention_days)
 
     def deliver_and_apply() -> tuple[bool, int]:
         deliveries = []
