@@ -549,6 +549,7 @@ class RawMessage:
     headers: dict
     message_id: str | None
     redelivered: bool
+    delivery_tag: int = 0
 
 
 class BrokerAdmin:
@@ -585,12 +586,19 @@ class BrokerAdmin:
         properties = _message_properties(message_id or "", "application/json", "pageviews.v1", headers)
         self._channel.basic_publish(exchange, queue, body, properties, mandatory=True)
 
-    def get(self, queue: str) -> RawMessage | None:
-        """Take one message off a queue (acknowledged at once), or None if it is empty."""
-        method, properties, body = self._channel.basic_get(queue, auto_ack=True)
+    def get(self, queue: str, *, ack: bool = True) -> RawMessage | None:
+        """Take one message off a queue, or None if it is empty.
+
+        With ack=False the message stays the broker's until ``ack(message)``; closing the
+        connection first puts it back (how a tool reads a queue without emptying it).
+        """
+        method, properties, body = self._channel.basic_get(queue, auto_ack=ack)
         if method is None:
             return None
-        return RawMessage(body, properties.headers or {}, properties.message_id, method.redelivered)
+        return RawMessage(body, properties.headers or {}, properties.message_id, method.redelivered, method.delivery_tag)
+
+    def ack(self, message: RawMessage) -> None:
+        self._channel.basic_ack(message.delivery_tag)
 
     def delete_queue(self, queue: str) -> None:
         self._channel.queue_delete(queue)

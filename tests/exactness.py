@@ -6,8 +6,11 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy.engine import Engine
 
+from common import messages
+from common.broker import BrokerAdmin, Topology
 from common.config import Settings
 from common.partitioning import partition_for
+from common.timeutil import hour_start_epoch, parse_timestamp
 from tests.helpers import ApiProcess, hour_ago, views_by_page_hour, wait_for
 from tests.load import Ledger
 
@@ -86,18 +89,21 @@ def compare(scenario: str, ledger: Ledger, engine: Engine) -> Figures:
     )
 
 
+def message_body(page: str, views: int, message_id: str, hours_ago: int = 1) -> bytes:
+    """A version-1 message carrying `views` views of `page` in the hour `hours_ago` hours back."""
+    return messages.encode(message_id, [(page, hour_start_epoch(parse_timestamp(hour_ago(hours_ago))), views)])
+
+
+def queue_of(settings: Settings, page: str) -> str:
+    return Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit).partition_queue(partition_for(page, settings.num_partitions))
+
+
 def publish_direct(settings: Settings, page: str, views: int, *, message_id: str | None = None, hours_ago: int = 1) -> str:
     """Publish one version-1 message straight into the page's partition queue, as another producer would."""
-    from common import messages
-    from common.broker import BrokerAdmin, Topology
-    from common.timeutil import hour_start_epoch, parse_timestamp
-
     message_id = message_id or messages.new_message_id()
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
-    body = messages.encode(message_id, [(page, hour_start_epoch(parse_timestamp(hour_ago(hours_ago))), views)])
     with BrokerAdmin(settings.amqp_url) as admin:
-        admin.declare(topology)
-        admin.publish(topology.partition_queue(partition_for(page, settings.num_partitions)), body, message_id)
+        admin.declare(Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit))
+        admin.publish(queue_of(settings, page), message_body(page, views, message_id, hours_ago), message_id)
     return message_id
 
 

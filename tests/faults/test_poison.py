@@ -7,8 +7,9 @@ from sqlalchemy import text
 
 from common import messages
 from common.broker import BrokerAdmin, ConsumerSession, Topology
-from tests.exactness import drain_direct, publish_direct
+from tests.exactness import drain_direct, message_body, publish_direct, queue_of
 from tests.helpers import total_views, wait_for
+from worker import deadletters
 
 pytestmark = pytest.mark.fault
 
@@ -82,3 +83,29 @@ def test_message_whose_consumer_keeps_dying_is_dead_lettered_after_the_delivery_
 def _queue_has_messages(settings, queue: str) -> bool:
     with BrokerAdmin(settings.amqp_url) as admin:
         return admin.message_count(queue) > 0
+
+
+def test_dead_letters_can_be_listed_and_replayed_safely(settings, start_worker, engine):
+    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    start_worker()
+    # Counted, and dead-lettered as well (say its acknowledgement was lost until the delivery limit).
+    counted = publish_direct(settings, "example.com/replay/counted", 2)
+    wait_for(lambda: total_views(engine, "example.com/replay/counted") == 2, what="the original counted")
+    # Dead-lettered by RabbitMQ before any worker counted it.
+    pending = messages.new_message_id()
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.publish(topology.dead_queue, message_body("example.com/replay/counted", 2, counted), counted,
+                      headers={"x-error": "rejected by the database: test", "x-original-queue": queue_of(settings, "example.com/replay/counted")})
+        admin.publish(topology.dead_queue, message_body("example.com/replay/pending", 5, pending), pending,
+                      headers={"x-first-death-reason": "delivery_limit", "x-first-death-queue": queue_of(settings, "example.com/replay/pending")})
+
+    with BrokerAdmin(settings.amqp_url) as admin:
+        listed = deadletters.list_dead_letters(admin, topology, 10)
+    assert [deadletters.reason(m) for m in listed] == ["rejected by the database: test", "delivery_limit (by RabbitMQ)"]
+    with BrokerAdmin(settings.amqp_url) as admin:
+        assert admin.message_count(topology.dead_queue) == 2  # listing removed nothing
+        assert deadletters.replay(admin, topology, 10) == 2
+        assert admin.message_count(topology.dead_queue) == 0
+    drain_direct(settings, engine)
+    assert total_views(engine, "example.com/replay/counted") == 2  # skipped: its id was already applied
+    assert total_views(engine, "example.com/replay/pending") == 5
