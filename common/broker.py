@@ -468,10 +468,14 @@ class ConsumerSession:
         with _as_connection_lost("waiting for deliveries"):
             self._connection.process_data_events(time_limit=max(0.0, time_limit))  # type: ignore[union-attr]
 
-    def sleep(self, seconds: float) -> None:
-        """Wait while still answering heartbeats, so a long wait does not cost the connection."""
-        with _as_connection_lost("sleeping"):
-            self._connection.sleep(max(0.0, seconds))  # type: ignore[union-attr]
+    def wake(self) -> None:
+        """From any thread: make a pump() in progress return now (pika's one thread-safe call)."""
+        connection = self._connection
+        if connection is not None:
+            try:
+                connection.add_callback_threadsafe(lambda: None)
+            except Exception:  # closing or closed: the loop is leaving its pump anyway
+                pass
 
     def ack_through(self, delivery_tag: int) -> None:
         """Acknowledge every delivery up to and including delivery_tag, in one frame."""

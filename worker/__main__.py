@@ -35,10 +35,12 @@ def main() -> None:
 
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
     try:
-        Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()
+        clean = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()
     finally:
         engine.dispose()
-    log.info("worker stopped")
+    log.info("worker stopped", extra=fields(clean=clean))
+    if not clean:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

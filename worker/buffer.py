@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, timedelta
 from typing import Any, Callable
 
 from common.messages import View
 
 Key = tuple[str, int]  # page, start of the hour in Unix seconds
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Batch:
         return counts
 
     def days(self) -> set[date]:
-        return {datetime.fromtimestamp(hour, timezone.utc).date() for _page, hour in self.counts}
+        return {_EPOCH_DAY + timedelta(days=day) for day in {hour // 86_400 for _page, hour in self.counts}}
 
     def single(self, message_id: str) -> "Batch":
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""

@@ -1,18 +1,21 @@
 """The consume loop: buffer deliveries, flush by size or age, acknowledge only after the commit.
 
-Everything runs on one thread (pika is not thread-safe): delivery callbacks run inside
-``session.pump()``, and time-based flushing is the loop checking ``buffer.due()`` after
-each pump, whose time limit is how long the oldest buffered message may still wait.
+pika is not thread-safe, so everything that touches the broker runs on this loop's
+thread: delivery callbacks run inside ``session.pump()``, and time-based flushing is the
+loop checking ``buffer.due()`` after each pump, whose time limit is how long the oldest
+buffered message may still wait. Writing is the flusher thread's (worker/flusher.py): a
+due buffer is handed over as a batch, and once the flusher reports it committed, this
+loop acknowledges it with one ``ack_through`` of its last delivery tag.
 
 Failure handling, in one place:
-- PostgreSQL unavailable: the flush retries with backoff, keeping the batch and not
-  acknowledging; waits go through ``session.sleep`` so heartbeats keep the broker
-  connection alive. Unacknowledged messages are bounded by the prefetch.
+- PostgreSQL unavailable: the flusher retries with backoff, keeping its batch; nothing is
+  acknowledged, so the prefetch bounds what the worker holds; this loop keeps pumping,
+  which keeps the broker connection alive.
 - Broker connection lost: the buffer is dropped (its messages were not acknowledged and
-  will be redelivered; any that were already committed are skipped by id), then reconnect.
+  will be redelivered; any that were already committed are skipped by id), batches still
+  being written are not acknowledged (their session is gone), then reconnect.
 - Poison: a body that is not a valid message is dead-lettered with the reason at once;
-  a message whose data the database rejects is found by flushing one by one, and
-  dead-lettered with the database's reason.
+  a message whose data the database rejects is dead-lettered with the database's reason.
 """
 from __future__ import annotations
 
@@ -22,16 +25,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sqlalchemy.exc import DBAPIError
-
-from common import broker, db
+from common import broker
 from common.broker import ConnectionLost, ConsumerSession, Delivery, Topology
 from common.config import Settings
 from common.logging import fields
 from common.messages import MalformedMessage, decode
 from common.retry import call_with_retry
-from worker.buffer import Batch, CountBuffer
-from worker.store import Applied, Store, is_data_error
+from worker.buffer import CountBuffer
+from worker.flusher import Flusher, Written
+from worker.store import Applied, Store
 
 log = logging.getLogger(__name__)
 
@@ -59,70 +61,91 @@ class Stats:
         self.flushes += 1
 
 
-SessionFactory = Callable[[Callable[[Delivery], None]], ConsumerSession]
-
-
 class Consumer:
     def __init__(self, settings: Settings, store: Store, stop: threading.Event, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
-        self._store = store
         self._stop = stop
         self._clock = clock
         self._topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
         self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock)
         self._session: ConsumerSession | None = None
-        self._flushing = False
+        self._generation = 0
         self._stopping_since: float | None = None
+        self._flusher = Flusher(store, give_up=self._shutdown_grace_over, on_written=self._wake)
         self.stats = Stats()
         self._stats_logged_at = clock()
 
-    def run(self) -> None:
-        """Consume until the stop flag is set; then flush, acknowledge and return."""
-        while not self._stop.is_set():
-            try:
-                session = call_with_retry(
-                    self._open_session,
-                    what="consumer connect",
-                    is_transient=broker.is_transient,
-                    max_attempts=None,
-                    initial_wait=0.2,
-                    max_wait=5.0,
-                    sleep=self._stop.wait,
-                    give_up=self._stop.is_set,
-                )
-            except ConnectionLost:
-                if self._stop.is_set():
+    def run(self) -> bool:
+        """Consume until the stop flag is set, then write and acknowledge what is held.
+
+        True when everything received was written and acknowledged (or left unacknowledged
+        for redelivery because the connection was gone); False when stopping gave up on
+        writes that PostgreSQL would not take.
+        """
+        clean = True
+        try:
+            while not self._stop.is_set():
+                session = self._connect()
+                if session is None:
                     break
-                raise
-            try:
-                self._consume(session)
-            except ConnectionLost as exc:
-                self._forget_buffer(str(exc))
-            finally:
-                session.close()
-                self._session = None
-        self._log_stats(force=True)
+                try:
+                    clean = self._consume(session)
+                except ConnectionLost as exc:
+                    self._forget_buffer(str(exc))
+                finally:
+                    session.close()
+                    self._session = None
+        finally:
+            self._flusher.close()
+            self._log_stats(force=True)
+        return clean
+
+    def _connect(self) -> ConsumerSession | None:
+        try:
+            return call_with_retry(
+                self._open_session,
+                what="consumer connect",
+                is_transient=broker.is_transient,
+                max_attempts=None,
+                initial_wait=0.2,
+                max_wait=5.0,
+                sleep=self._stop.wait,
+                give_up=self._stop.is_set,
+            )
+        except ConnectionLost:
+            if self._stop.is_set():
+                return None
+            raise
 
     def _open_session(self) -> ConsumerSession:
         prefetch = self._settings.batch_size  # per partition: enough to fill a batch from one queue
         session = ConsumerSession(self._settings.amqp_url, self._topology, self._settings.worker_partitions, prefetch, self._on_delivery)
         session.open()
         self._session = session
+        self._generation += 1
         log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
         return session
 
-    def _consume(self, session: ConsumerSession) -> None:
+    def _consume(self, session: ConsumerSession) -> bool:
         while not self._stop.is_set():
             wait = self._buffer.seconds_until_due()
             session.pump(IDLE_WAIT_S if wait is None else min(wait, IDLE_WAIT_S))
-            if self._buffer.due() and not self._flushing:
-                self._flush()
+            self._acknowledge_written(session)
+            if self._buffer.due():
+                self._submit()
             self._log_stats()
         # Stopping: deliveries not yet dispatched stay unacknowledged and return to the
         # queue when the connection closes; what is buffered is written and acknowledged.
         self._shutdown_grace_over()  # starts the grace period
         if len(self._buffer):
-            self._flush()
+            self._submit()
+        while self._flusher.pending and not self._shutdown_grace_over():
+            session.pump(0.1)
+            self._acknowledge_written(session)
+        if self._flusher.pending:
+            log.error("stopped before PostgreSQL took the last batches; they stay unacknowledged and will be redelivered")
+            return False
+        return True
 
     def _on_delivery(self, delivery: Delivery) -> None:
         try:
@@ -131,57 +154,37 @@ class Consumer:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
         self._buffer.add(message.id, message.views, delivery.tag, delivery)
-        if self._buffer.full() and not self._flushing:
-            self._flush()
+        if self._buffer.full():
+            self._submit()
 
-    def _flush(self) -> None:
+    def _submit(self) -> None:
+        self._flusher.submit(self._buffer.drain(), self._generation)
+
+    def _wake(self) -> None:
+        """Called on the flusher's thread: end the loop's wait so it acknowledges promptly."""
         session = self._session
-        assert session is not None
-        batch = self._buffer.drain()
-        self._flushing = True
-        try:
-            started = self._clock()
-            applied = call_with_retry(
-                lambda: self._apply(batch),
-                what="flush",
-                is_transient=db.is_transient,
-                max_attempts=None,
-                initial_wait=0.2,
-                max_wait=10.0,
-                sleep=session.sleep,
-                give_up=self._shutdown_grace_over,
-            )
-            session.ack_through(batch.last_tag)
-        finally:
-            self._flushing = False
-        self.stats.record(applied, batch.deliveries)
+        if session is not None:
+            session.wake()
+
+    def _acknowledge_written(self, session: ConsumerSession) -> None:
+        for written in self._flusher.completed():
+            if written.generation != self._generation:
+                continue  # from a connection that is gone: its messages come back and are skipped by id
+            if written.error is not None:
+                raise written.error  # stopping during an outage, or a bug: leave unacknowledged
+            for delivery, reason in written.rejected:
+                self._dead_letter(delivery, reason)
+            session.ack_through(written.batch.last_tag)
+            self._record(written)
+
+    def _record(self, written: Written) -> None:
+        applied = written.applied
+        assert applied is not None
+        self.stats.record(applied, written.batch.deliveries)
         log.debug(
             "flushed",
-            extra=fields(deliveries=batch.deliveries, messages=applied.messages, duplicates=applied.duplicates, rows=applied.rows, views=applied.views, ms=round((self._clock() - started) * 1000, 1)),
+            extra=fields(deliveries=written.batch.deliveries, messages=applied.messages, duplicates=applied.duplicates, rows=applied.rows, views=applied.views),
         )
-
-    def _apply(self, batch: Batch) -> Applied:
-        try:
-            return self._store.apply(batch)
-        except DBAPIError as exc:
-            if not is_data_error(exc):
-                raise
-            log.warning("database rejected a batch; finding the message at fault", extra=fields(error=str(exc.orig).strip()))
-            return self._apply_one_by_one(batch)
-
-    def _apply_one_by_one(self, batch: Batch) -> Applied:
-        messages = duplicates = views = rows = expired = 0
-        for message_id, (_views, delivery) in batch.messages.items():
-            try:
-                applied = self._store.apply(batch.single(message_id))
-            except DBAPIError as exc:
-                if not is_data_error(exc):
-                    raise
-                self._dead_letter(delivery, f"rejected by the database: {str(exc.orig).strip()}")
-                continue
-            messages, duplicates = messages + applied.messages, duplicates + applied.duplicates
-            views, rows, expired = views + applied.views, rows + applied.rows, expired + applied.expired
-        return Applied(messages, duplicates + batch.duplicates_in_batch, views, rows, expired)
 
     def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         assert self._session is not None
@@ -193,11 +196,11 @@ class Consumer:
         dropped = self._buffer.drain()
         log.warning(
             "lost the broker connection; reconnecting",
-            extra=fields(reason=why, unacknowledged_dropped=dropped.deliveries),
+            extra=fields(reason=why, unacknowledged_dropped=dropped.deliveries, batches_in_flight=self._flusher.pending),
         )
 
     def _shutdown_grace_over(self) -> bool:
-        """Give up retrying a flush only once stopping and the grace period has passed."""
+        """Give up on writes only once stopping and the grace period has passed."""
         if not self._stop.is_set():
             return False
         if self._stopping_since is None:

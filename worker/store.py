@@ -30,7 +30,7 @@ RECORD_IDS = text(
     INSERT INTO applied_messages (id)
     SELECT unnest(CAST(:ids AS uuid[]))
     ON CONFLICT (id) DO NOTHING
-    RETURNING id
+    RETURNING id::text
     """
 )
 
@@ -105,7 +105,7 @@ class Store:
         with self._engine.begin() as connection:
             duplicates: set[str] = set()
             if self._exactly_once:
-                fresh = {str(applied_id) for applied_id in connection.execute(RECORD_IDS, {"ids": list(batch.messages)}).scalars()}
+                fresh = set(connection.execute(RECORD_IDS, {"ids": list(batch.messages)}).scalars())
                 duplicates = {message_id for message_id in batch.messages if message_id not in fresh}
             counts = batch.counts_without(duplicates) if duplicates else batch.counts
             counts, expired = _without_expired(counts, cutoff_epoch)
