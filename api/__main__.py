@@ -1,17 +1,13 @@
 """`python -m api`: the API under gunicorn, bound to 0.0.0.0:$PORT."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from api import create_app
-from common import logging as structured_logging
-from common.config import ConfigError, Settings
-from common.logging import fields
-
-log = logging.getLogger("api")
+from common import process
+from common.config import Settings
 
 
 class GunicornApp(BaseApplication):
@@ -69,13 +65,7 @@ def _gunicorn_logging(level: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise SystemExit(f"api: invalid configuration: {exc}") from None
-    structured_logging.configure(settings.log_level)
-    log.info("starting api", extra=fields(**settings.describe()))
-    GunicornApp(settings).run()
+    GunicornApp(process.start("api")).run()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,7 @@ import logging
 import signal
 import threading
 
-from common import logging as structured_logging
-from common.config import ConfigError, Settings
+from common import process
 from common.db import make_engine
 from common.logging import fields
 from worker.consumer import Consumer
@@ -16,13 +15,7 @@ log = logging.getLogger("worker")
 
 
 def main() -> None:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise SystemExit(f"worker: invalid configuration: {exc}") from None
-    structured_logging.configure(settings.log_level)
-    log.info("starting worker", extra=fields(**settings.describe()))
-
+    settings = process.start("worker")
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

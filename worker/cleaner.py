@@ -33,8 +33,8 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from common import logging as structured_logging
-from common.config import ConfigError, Settings
+from common import process
+from common.config import Settings
 from common.db import is_transient, make_engine, sqlstate
 from common.logging import fields
 from common.retry import call_with_retry
@@ -497,12 +497,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise SystemExit(f"cleaner: invalid configuration: {exc}") from None
-    structured_logging.configure(settings.log_level)
-    log.info("starting cleaner", extra=fields(once=args.once, **settings.describe()))
+    settings = process.start("cleaner", once=args.once)
     stop = threading.Event()
     stop_on_signals(stop)
     engine = make_engine(settings.database_url, application_name="pageviews-cleaner", pool_size=2)

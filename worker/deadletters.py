@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from common import process
 from common.broker import BrokerAdmin, RawMessage, Topology
-from common.config import ConfigError, Settings
 
 
 def reason(message: RawMessage) -> str:
@@ -67,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("list", "replay"))
     parser.add_argument("--limit", type=int, default=100, help="at most this many messages (default 100)")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        raise SystemExit(f"deadletters: invalid configuration: {exc}") from None
+    settings = process.start("deadletters", command=args.command)
     topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
     with BrokerAdmin(settings.amqp_url) as admin:
         admin.declare(topology)

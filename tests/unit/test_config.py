@@ -185,7 +185,7 @@ def test_read_env_file_skips_comments_and_blank_lines(tmp_path):
 def test_read_env_file_rejects_malformed_lines_with_their_line_number(tmp_path, line):
     path = tmp_path / "settings.env"
     path.write_text(f"# first\nPORT=3000\n{line}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=rf"settings\.env:3: expected KEY=VALUE"):
+    with pytest.raises(ConfigError, match=r"settings\.env:3: expected KEY=VALUE"):
         read_env_file(str(path))
 
 
