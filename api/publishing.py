@@ -15,7 +15,9 @@ from common import messages
 from common.broker import Outgoing, Topology
 from common.partitioning import partition_for
 
-MAX_VIEWS_PER_MESSAGE = 10_000
+# Workers hold up to PREFETCH messages per queue, so the size of one message bounds their
+# memory; a request touching a partition with more views than this sends several.
+MAX_VIEWS_PER_MESSAGE = 2_000
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def compose(topology: Topology, requests: list[IngestRequest]) -> list[Outgoing]
     for index, request in enumerate(requests):
         for partition, counts in request.by_partition.items():
             if request.idempotency_key is not None:
-                out.append(_keyed_message(topology, partition, counts, request.idempotency_key, index))
+                out.extend(_keyed_messages(topology, partition, counts, request.idempotency_key, index))
                 continue
             accumulator = merged.get(partition)
             if accumulator is None:
@@ -84,7 +86,12 @@ def compose(topology: Topology, requests: list[IngestRequest]) -> list[Outgoing]
     return out
 
 
-def _keyed_message(topology: Topology, partition: int, counts: ViewCounts, key: str, index: int) -> Outgoing:
-    message_id = messages.idempotent_message_id(key, partition)
+def _keyed_messages(topology: Topology, partition: int, counts: ViewCounts, key: str, index: int) -> list[Outgoing]:
+    """A keyed request's messages for one partition; a retry of the same body repeats them exactly."""
     views = [(page, hour, count) for (page, hour), count in counts.items()]
-    return Outgoing(topology.partition_queue(partition), messages.encode(message_id, views), message_id, [index])
+    out = []
+    for chunk, start in enumerate(range(0, len(views), MAX_VIEWS_PER_MESSAGE)):
+        message_id = messages.idempotent_message_id(key, partition, chunk)
+        body = messages.encode(message_id, views[start : start + MAX_VIEWS_PER_MESSAGE])
+        out.append(Outgoing(topology.partition_queue(partition), body, message_id, [index]))
+    return out

@@ -96,7 +96,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NUM_SHARDS", "10", _int_between(1, 1000)),
     Setting("QUEUE_PREFIX", "pageviews", _queue_prefix),
     Setting("DELIVERY_LIMIT", "10", _int_between(1, 1000)),
-    Setting("BATCH_SIZE", "1000", _int_between(1, 65_535)),  # also the prefetch, a 16-bit AMQP field
+    Setting("BATCH_SIZE", "1000", _int_between(1, 100_000)),
+    Setting("PREFETCH", "200", _int_between(1, 65_535)),  # a 16-bit AMQP field
     Setting("FLUSH_INTERVAL_MS", "500", _int_between(1, 600_000)),
     Setting("WORKER_PARTITIONS", "all", str),  # resolved against NUM_PARTITIONS below
     Setting("WORKERS", "2", _int_between(1, 64)),
@@ -122,6 +123,7 @@ class Settings:
     queue_prefix: str
     delivery_limit: int
     batch_size: int
+    prefetch: int
     flush_interval_ms: int
     worker_partitions: tuple[int, ...]
     workers: int

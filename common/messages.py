@@ -99,6 +99,7 @@ def new_message_id() -> str:
     return str(uuid.UUID(int=value))
 
 
-def idempotent_message_id(idempotency_key: str, partition: int) -> str:
+def idempotent_message_id(idempotency_key: str, partition: int, chunk: int = 0) -> str:
     """The id of a keyed request's message for one partition: a retry of the request repeats it exactly."""
-    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{partition}\x00{idempotency_key}"))
+    name = f"{partition}\x00{idempotency_key}" if chunk == 0 else f"{partition}\x00{chunk}\x00{idempotency_key}"
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, name))

@@ -1,12 +1,16 @@
 """The worker's in-memory batch: a plain object with an injected clock, no I/O.
 
 Counts are collapsed per (page, hour) as messages arrive, so a flush writes one row
-per page and hour however many messages carried it. Each message's own views are kept
-too, for the rare flush that finds some ids already applied and must take them out.
+per page and hour however many messages carried it. For each message only its source
+(the delivery, whose body is compact JSON) is kept, not its decoded views: the rare flush
+that finds some ids already applied recovers their views with `views_of` to take them out.
+Keeping decoded views (about four times the size of the JSON) made a worker under heavy
+multi-view traffic grow to hundreds of megabytes.
 """
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Callable
@@ -14,7 +18,12 @@ from typing import Any, Callable
 from common.messages import View
 
 Key = tuple[str, int]  # page, start of the hour in Unix seconds
+ViewsOf = Callable[[Any], list[View]]
 _EPOCH_DAY = date(1970, 1, 1)
+
+
+def _views_kept(source: Any) -> list[View]:
+    return source
 
 
 @dataclass
@@ -22,11 +31,13 @@ class Batch:
     """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
 
     counts: dict[Key, int]
-    messages: dict[str, tuple[list[View], Any]]  # id -> (views, the delivery that carried it)
+    messages: dict[str, Any]  # id -> source of the message (what views_of recovers its views from)
     last_tag: int
     deliveries: int
     duplicates_in_batch: int = 0
     first_added_at: float = 0.0
+    by_queue: Counter = field(default_factory=Counter)  # deliveries per queue, for the prefetch windows
+    views_of: ViewsOf = _views_kept
 
     @property
     def views(self) -> int:
@@ -36,7 +47,7 @@ class Batch:
         """The counts as if the messages with these ids had never arrived."""
         counts = dict(self.counts)
         for message_id in message_ids:
-            for page, hour, count in self.messages[message_id][0]:
+            for page, hour, count in self.views_of(self.messages[message_id]):
                 remaining = counts[(page, hour)] - count
                 if remaining:
                     counts[(page, hour)] = remaining
@@ -49,11 +60,11 @@ class Batch:
 
     def single(self, message_id: str) -> "Batch":
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
-        views, delivery = self.messages[message_id]
+        source = self.messages[message_id]
         counts: dict[Key, int] = {}
-        for page, hour, count in views:
+        for page, hour, count in self.views_of(source):
             counts[(page, hour)] = counts.get((page, hour), 0) + count
-        return Batch(counts, {message_id: (views, delivery)}, self.last_tag, 1)
+        return Batch(counts, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
 
 
 @dataclass
@@ -61,23 +72,26 @@ class CountBuffer:
     max_messages: int
     max_age_s: float
     clock: Callable[[], float] = time.monotonic
+    views_of: ViewsOf = _views_kept  # without it the views themselves are the source kept
     _counts: dict[Key, int] = field(default_factory=dict, init=False)
-    _messages: dict[str, tuple[list[View], Any]] = field(default_factory=dict, init=False)
+    _messages: dict[str, Any] = field(default_factory=dict, init=False)
+    _by_queue: Counter = field(default_factory=Counter, init=False)
     _deliveries: int = field(default=0, init=False)
     _duplicates: int = field(default=0, init=False)
     _last_tag: int = field(default=0, init=False)
     _first_added_at: float | None = field(default=None, init=False)
 
-    def add(self, message_id: str, views: list[View], tag: int, delivery: Any = None) -> bool:
+    def add(self, message_id: str, views: list[View], tag: int, source: Any = None, queue: str = "") -> bool:
         """Buffer one delivered message; False if the same id is already in this batch."""
         if self._first_added_at is None:
             self._first_added_at = self.clock()
         self._deliveries += 1
         self._last_tag = tag
+        self._by_queue[queue] += 1
         if message_id in self._messages:
             self._duplicates += 1
             return False
-        self._messages[message_id] = (views, delivery)
+        self._messages[message_id] = views if source is None else source
         counts = self._counts
         for page, hour, count in views:
             key = (page, hour)
@@ -102,8 +116,11 @@ class CountBuffer:
         return max(0.0, self._first_added_at + self.max_age_s - self.clock())
 
     def drain(self) -> Batch:
-        batch = Batch(self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates, self._first_added_at or 0.0)
-        self._counts, self._messages = {}, {}
+        batch = Batch(
+            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates,
+            self._first_added_at or 0.0, self._by_queue, self.views_of,
+        )
+        self._counts, self._messages, self._by_queue = {}, {}, Counter()
         self._deliveries = self._duplicates = 0
         self._first_added_at = None
         return batch

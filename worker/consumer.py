@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,11 @@ from worker.flusher import Flusher, Written
 from worker.store import Applied, Store
 
 log = logging.getLogger(__name__)
+
+def _views_of(delivery: Delivery) -> list:
+    """The views of a buffered message, decoded again from its body (rarely needed)."""
+    return decode(delivery.body).views
+
 
 IDLE_WAIT_S = 0.5  # how often an idle loop looks at the stop flag
 SHUTDOWN_GRACE_S = 15.0  # how long a stopping worker keeps retrying its last flush
@@ -67,7 +73,8 @@ class Consumer:
         self._stop = stop
         self._clock = clock
         self._topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
-        self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock)
+        self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock, views_of=_views_of)
+        self._unacked: Counter = Counter()  # per queue: delivered, not yet acknowledged (buffered or being written)
         self._session: ConsumerSession | None = None
         self._generation = 0
         self._stopping_since: float | None = None
@@ -118,11 +125,12 @@ class Consumer:
             raise
 
     def _open_session(self) -> ConsumerSession:
-        prefetch = self._settings.batch_size  # per partition: enough to fill a batch from one queue
+        prefetch = self._settings.prefetch
         session = ConsumerSession(self._settings.amqp_url, self._topology, self._settings.worker_partitions, prefetch, self._on_delivery)
         session.open()
         self._session = session
         self._generation += 1
+        self._unacked.clear()
         log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
         return session
 
@@ -153,12 +161,16 @@ class Consumer:
         except MalformedMessage as exc:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
-        self._buffer.add(message.id, message.views, delivery.tag, delivery)
-        if self._buffer.full():
+        self._buffer.add(message.id, message.views, delivery.tag, delivery, delivery.queue)
+        self._unacked[delivery.queue] += 1
+        # A queue whose prefetch window is full sends nothing more until we acknowledge:
+        # holding the buffer longer would only add latency.
+        if self._buffer.full() or self._unacked[delivery.queue] >= self._settings.prefetch:
             self._submit()
 
     def _submit(self) -> None:
-        self._flusher.submit(self._buffer.drain(), self._generation)
+        if len(self._buffer):
+            self._flusher.submit(self._buffer.drain(), self._generation)
 
     def _wake(self) -> None:
         """Called on the flusher's thread: end the loop's wait so it acknowledges promptly."""
@@ -175,6 +187,7 @@ class Consumer:
             for delivery, reason in written.rejected:
                 self._dead_letter(delivery, reason)
             session.ack_through(written.batch.last_tag)
+            self._unacked.subtract(written.batch.by_queue)
             self._record(written)
 
     def _record(self, written: Written) -> None:

@@ -117,7 +117,7 @@ class Flusher:
 
     def _apply_one_by_one(self, batch: Batch, written: Written) -> Applied:
         messages = duplicates = views = rows = expired = 0
-        for message_id, (_views, delivery) in batch.messages.items():
+        for message_id, delivery in batch.messages.items():
             try:
                 applied = self._store.apply(batch.single(message_id))
             except DBAPIError as exc:

@@ -73,7 +73,7 @@ def test_sigterm_flushes_acknowledges_and_exits_0(settings, start_api, start_wor
 
 
 def test_memory_is_bounded_by_prefetch_under_a_backlog(settings, start_worker, engine, record_figures):
-    backlog, batch_size = 100_000, 250
+    backlog, prefetch = 100_000, 250
     topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
     hour = hour_start_epoch(parse_timestamp(hour_ago(1)))
     with BrokerAdmin(settings.amqp_url) as admin:
@@ -82,8 +82,8 @@ def test_memory_is_bounded_by_prefetch_under_a_backlog(settings, start_worker, e
         views = ([(f"example.com/backlog/{partition}/{i % 50}", hour, 1)] for i in range(backlog // settings.num_partitions))
         publish_in_bulk(settings.amqp_url, topology.partition_queue(partition), (messages.encode(messages.new_message_id(), v) for v in views))
 
-    worker = start_worker(batch_size=batch_size)
-    limit = settings.num_partitions * batch_size  # prefetch is BATCH_SIZE per partition queue
+    worker = start_worker(prefetch=prefetch)
+    limit = settings.num_partitions * prefetch
     held_seen, rss_seen = [], []
     queues = [topology.partition_queue(p) for p in range(settings.num_partitions)]
 

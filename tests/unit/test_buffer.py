@@ -41,11 +41,27 @@ def test_add_collapses_counts_per_page_and_hour(clock):
     assert (batch.last_tag, batch.deliveries, batch.duplicates_in_batch) == (2, 2, 0)
 
 
-def test_add_keeps_each_message_views_and_delivery(clock):
+def test_add_keeps_the_source_of_each_message_not_its_views(clock):
+    sources = {"delivery-7": [("a", H, 2)]}
+    buffer = CountBuffer(max_messages=3, max_age_s=0.5, clock=clock, views_of=sources.__getitem__)
+    buffer.add("m1", [("a", H, 2)], tag=7, source="delivery-7")
+    batch = buffer.drain()
+    assert batch.messages == {"m1": "delivery-7"}
+    assert batch.views_of(batch.messages["m1"]) == [("a", H, 2)]
+
+
+def test_without_views_of_the_views_themselves_are_kept(clock):
     buffer = make_buffer(clock)
-    delivery = object()
-    buffer.add("m1", [("a", H, 2)], tag=7, delivery=delivery)
-    assert buffer.drain().messages == {"m1": ([("a", H, 2)], delivery)}
+    buffer.add("m1", [("a", H, 2)], tag=7)
+    assert buffer.drain().messages == {"m1": [("a", H, 2)]}
+
+
+def test_deliveries_are_counted_per_queue_including_duplicates(clock):
+    buffer = make_buffer(clock, max_messages=10)
+    buffer.add("m1", [("a", H, 1)], tag=1, queue="q.p0")
+    buffer.add("m1", [("a", H, 1)], tag=2, queue="q.p0")
+    buffer.add("m2", [("b", H, 1)], tag=3, queue="q.p1")
+    assert buffer.drain().by_queue == {"q.p0": 2, "q.p1": 1}
 
 
 def test_empty_buffer_is_never_due(clock):
@@ -144,9 +160,11 @@ def test_duplicate_id_in_a_batch_counts_as_a_delivery_but_not_in_counts(clock):
 
 
 def batch_of(*messages: tuple[str, list[tuple[str, int, int]]]) -> Batch:
-    buffer = CountBuffer(max_messages=1000, max_age_s=1.0, clock=FakeClock())
+    """A batch whose sources are names; their views are recovered from this table, as a worker re-decodes bodies."""
+    sources = {f"delivery-{tag}": views for tag, (_id, views) in enumerate(messages, 1)}
+    buffer = CountBuffer(max_messages=1000, max_age_s=1.0, clock=FakeClock(), views_of=sources.__getitem__)
     for tag, (message_id, views) in enumerate(messages, 1):
-        buffer.add(message_id, views, tag=tag, delivery=f"delivery-{tag}")
+        buffer.add(message_id, views, tag=tag, source=f"delivery-{tag}")
     return buffer.drain()
 
 
@@ -184,6 +202,6 @@ def test_single_is_a_batch_of_one_message():
     batch = batch_of(("m1", [("a", H, 2), ("b", H, 1)]), ("m2", [("a", H, 5), ("a", H, 1)]))
     one = batch.single("m2")
     assert one.counts == {("a", H): 6}
-    assert one.messages == {"m2": ([("a", H, 5), ("a", H, 1)], "delivery-2")}
+    assert one.messages == {"m2": "delivery-2"}
     assert (one.deliveries, one.last_tag) == (1, batch.last_tag)
     assert one.views == 6

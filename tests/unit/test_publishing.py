@@ -186,3 +186,18 @@ def test_split_by_partition_agrees_with_partition_for(num_partitions):
 def test_split_by_partition_keeps_a_page_hours_together():
     [page] = pages_in(2, 1)
     assert split_by_partition({(page, H): 1, (page, H + 3600): 2}, 4) == {2: {(page, H): 1, (page, H + 3600): 2}}
+
+
+def test_a_keyed_request_larger_than_a_message_splits_the_same_way_every_time():
+    from api.publishing import MAX_VIEWS_PER_MESSAGE, IngestRequest, compose
+    from common import messages
+    from common.broker import Topology
+
+    topology = Topology("t", 1, 10)
+    counts = {(f"example.com/{i}", 1752660000): 1 for i in range(MAX_VIEWS_PER_MESSAGE * 2 + 5)}
+    request = IngestRequest({0: counts}, idempotency_key="retry-me")
+    first, again = compose(topology, [request]), compose(topology, [request])
+    assert [m.message_id for m in first] == [m.message_id for m in again]
+    assert len(first) == 3 and len({m.message_id for m in first}) == 3
+    assert first[0].message_id == messages.idempotent_message_id("retry-me", 0)
+    assert sum(len(messages.decode(m.body).views) for m in first) == len(counts)
