@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Callable
 
 from flask import Blueprint, Response, jsonify, request
@@ -21,7 +20,7 @@ from api.validation import (
     validate_multi,
     validate_single,
 )
-from common.broker import BrokerUnavailable
+from common.broker import BrokerUnavailable, PublishTimeout
 from common.timeutil import utc_now
 
 bp = Blueprint("ingest", __name__)
@@ -79,10 +78,10 @@ def _idempotency_key() -> str | None:
 
 def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
     timeout_s = svc.settings.publish_timeout_ms / 1000
-    future = svc.publisher().submit(ingest)
+    confirmation = svc.publisher().submit(ingest)
     try:
-        future.result(timeout=max(0.0, started + timeout_s - time.monotonic()))
-    except FutureTimeout:
+        confirmation.wait(timeout=started + timeout_s - time.monotonic())
+    except PublishTimeout:
         raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {_RETRY_ADVICE}") from None
     except BrokerUnavailable as exc:
         raise ApiError.unavailable("broker", f"{exc}; {_RETRY_ADVICE}") from None

@@ -3,7 +3,7 @@
 - ``Topology``: the partition queues, the dead-letter exchange and queue, declared
   idempotently by whichever process starts first.
 - ``Publisher``: publishes with confirms from a background I/O thread so that many
-  request threads share one pipelined channel; a caller's future resolves only when
+  request threads share one pipelined channel; a caller's Confirmation resolves only when
   the broker has confirmed every message of its submission.
 - ``ConsumerSession``: a worker's blocking connection: consume, acknowledge, dead-letter.
 - ``BrokerAdmin``: small synchronous operations for tools and tests.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -128,30 +127,56 @@ class Outgoing:
 Compose = Callable[[list[Any]], list[Outgoing]]
 
 
+class PublishTimeout(BrokerUnavailable):
+    """RabbitMQ did not confirm in time; the messages may or may not have been stored."""
+
+
+class Confirmation:
+    """What a caller waits on: settled once, by the publisher thread (or at once if not connected).
+
+    A bare lock rather than concurrent.futures.Future: one is created and waited on per
+    request, and a lock is the cheapest thing a thread can sleep on and be woken through.
+    """
+
+    __slots__ = ("_lock", "_error", "_settled")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+        self._error: BaseException | None = None
+        self._settled = False
+
+    def settle(self, error: BaseException | None = None) -> None:
+        if self._settled:  # a submission spread over several messages may fail more than once
+            return
+        self._settled = True
+        self._error = error
+        self._lock.release()
+
+    def wait(self, timeout: float) -> None:
+        """Return once every message is confirmed; raise BrokerUnavailable (or PublishTimeout) otherwise."""
+        if not self._lock.acquire(timeout=max(0.0, timeout)):
+            raise PublishTimeout(f"RabbitMQ did not confirm within {timeout * 1000:.0f} ms")
+        self._lock.release()
+        if self._error is not None:
+            raise self._error
+
+
 class _Submission:
-    __slots__ = ("payload", "future", "remaining")
+    __slots__ = ("payload", "confirmation", "remaining")
 
     def __init__(self, payload: Any) -> None:
         self.payload = payload
-        self.future: Future = Future()
+        self.confirmation = Confirmation()
         self.remaining = 0
 
     def confirm_one(self) -> None:
         self.remaining -= 1
         if self.remaining == 0:
-            _settle(self.future)
+            self.confirmation.settle()
 
     def fail(self, error: BaseException) -> None:
-        _settle(self.future, error)
-
-
-def _settle(future: Future, error: BaseException | None = None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+        self.confirmation.settle(error)
 
 
 @dataclass
@@ -163,7 +188,7 @@ class _InFlight:
 class Publisher:
     """Publishes with publisher confirms from one background thread that owns the connection.
 
-    Request threads call ``submit(payload)`` and wait on the returned future. Whenever
+    Request threads call ``submit(payload)`` and wait on the returned Confirmation. Whenever
     the I/O thread wakes it takes every submission waiting and hands them to ``compose``,
     which may merge them into fewer messages (group commit); many messages are in flight
     at once and are confirmed together, so throughput is not bound by one round trip per
@@ -202,22 +227,22 @@ class Publisher:
     def wait_connected(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
-    def submit(self, payload: Any) -> Future:
+    def submit(self, payload: Any) -> Confirmation:
         submission = _Submission(payload)
         if not self._ready.is_set():
             submission.fail(BrokerUnavailable("not connected to RabbitMQ"))
-            return submission.future
+            return submission.confirmation
         with self._lock:
             self._pending.append(submission)
             if self._wake_scheduled:
-                return submission.future
+                return submission.confirmation
             self._wake_scheduled = True
             connection = self._connection
         try:
             connection.ioloop.add_callback_threadsafe(self._drain)  # type: ignore[union-attr]
         except Exception as exc:  # the loop is closing: the connection is gone
             self._fail_pending(BrokerUnavailable(f"connection to RabbitMQ is closing: {exc}"))
-        return submission.future
+        return submission.confirmation
 
     def close(self, timeout: float = 5.0) -> None:
         self._stopping.set()
@@ -355,7 +380,7 @@ class Publisher:
                 batch[index].remaining += 1
         for submission in batch:
             if submission.remaining == 0:
-                _settle(submission.future)
+                submission.confirmation.settle()
         for message in outgoing:
             tag = self._next_tag
             self._next_tag += 1
