@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from api.errors import ApiError
 from api.services import services
 from api.validation import ReportQuery, validate_report_query
-from common.db import is_transient
+from common.db import is_disconnect, is_transient
 from common.timeutil import format_utc, utc_now
 
 bp = Blueprint("report", __name__)
@@ -43,12 +43,20 @@ def report() -> Response:
 
 
 def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, int]:
-    end = query.start + timedelta(hours=query.hours)
+    params = {"page": query.page, "start": query.start, "end": query.start + timedelta(hours=query.hours)}
     try:
-        with engine.connect() as connection:
-            rows = connection.execute(HOURLY_TOTALS, {"page": query.page, "start": query.start, "end": end})
-            return {hour: int(views) for hour, views in rows}
+        try:
+            return _select(engine, params)
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+            return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
     except DBAPIError as exc:
         if is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
         raise
+
+
+def _select(engine: Engine, params: dict) -> dict[datetime, int]:
+    with engine.connect() as connection:
+        return {hour: int(views) for hour, views in connection.execute(HOURLY_TOTALS, params)}

@@ -47,6 +47,7 @@ class Services:
                     application_name="pageviews-api",
                     pool_size=min(self.settings.api_threads, 8),
                     statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
+                    pre_ping=False,  # a round trip per report; the report retries a dead connection once instead
                 )
             return self._engine
 

@@ -18,13 +18,18 @@ _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_CODES = ("40001", "40P01", "55P03")
 
 
-def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000) -> Engine:
-    """An engine whose connections fail fast and are checked before use (they may be stale after a restart)."""
+def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
+    """An engine whose connections fail fast.
+
+    With pre_ping each checkout first checks its connection (it may be stale after a
+    restart), at the cost of a round trip; without it, callers retry once on
+    `is_disconnect` (the first disconnect invalidates the whole pool).
+    """
     return sqlalchemy.create_engine(
-        _driver_url(url),
+        driver_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=3600,
         connect_args={
             "connect_timeout": 3,
@@ -34,7 +39,12 @@ def make_engine(url: str, *, application_name: str, pool_size: int = 5, statemen
     )
 
 
-def _driver_url(url: str) -> sqlalchemy.URL:
+def is_disconnect(error: BaseException) -> bool:
+    """The connection was dead (say, PostgreSQL restarted): the pool has been invalidated, a retry reconnects."""
+    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+def driver_url(url: str) -> sqlalchemy.URL:
     parsed = make_url(url)
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
@@ -60,7 +70,7 @@ def sqlstate(error: BaseException) -> str | None:
 
 def ensure_database(url: str) -> bool:
     """Create the database named in url if it does not exist; True if it was created."""
-    target = _driver_url(url)
+    target = driver_url(url)
     name = target.database
     admin = sqlalchemy.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
@@ -76,7 +86,7 @@ def ensure_database(url: str) -> bool:
 
 
 def drop_database(url: str) -> None:
-    target = _driver_url(url)
+    target = driver_url(url)
     admin = sqlalchemy.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:

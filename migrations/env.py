@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool, text
 
 from common.config import Settings
-from common.db import _driver_url
+from common.db import driver_url
 from common.schema import metadata
 
 MIGRATION_LOCK_KEY = 7_244_186_001  # any constant unique to this application
@@ -19,7 +19,7 @@ def database_url() -> str:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(_driver_url(database_url()), poolclass=pool.NullPool)
+    engine = create_engine(driver_url(database_url()), poolclass=pool.NullPool)
     with engine.connect() as connection:
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         connection.commit()
