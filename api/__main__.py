@@ -1,7 +1,7 @@
 """`python -m api`: the API under gunicorn, bound to 0.0.0.0:$PORT."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
@@ -11,8 +11,11 @@ from common.config import Settings
 
 
 class GunicornApp(BaseApplication):
-    def __init__(self, settings: Settings) -> None:
+    """gunicorn with our options; `factory(settings)` builds the WSGI app (the benchmark passes its own)."""
+
+    def __init__(self, settings: Settings, factory: Callable[[Settings], Any] = create_app) -> None:
         self.settings = settings
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -21,7 +24,7 @@ class GunicornApp(BaseApplication):
 
     def load(self) -> Any:
         # Runs in each worker process after the fork, so connections are per process.
-        return create_app(self.settings)
+        return self.factory(self.settings)
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:

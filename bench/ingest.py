@@ -1,0 +1,121 @@
+"""POST /page-views/single with wrk (scenario single and the bare-Flask ceiling), and what multi shares."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench import wrk
+from bench.context import Run
+from bench.processes import Child, CpuMeter, peak_rss_mb
+from bench.workload import PAGE_PREFIX, PAGES
+from common.config import Settings
+
+SINGLE_CONNECTIONS = 32
+
+
+def single(run: Run, exactly_once: bool = True) -> dict[str, Any]:
+    """32 connections POST one view each for the run's single duration; then drain and compare."""
+    settings = run.settings_for("single" if exactly_once else "single-eo-off", exactly_once=exactly_once)
+    run.reset_tables()
+    api = run.start_api(settings)
+    workers = run.start_workers(settings)
+    try:
+        run.wait_consuming(settings, workers)
+        meter = CpuMeter(cpu_groups(api, workers)).start()
+        result = wrk.run(base_url(settings), "single.lua", connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, args=[str(PAGES), PAGE_PREFIX])
+        cpu = meter.stop({"wrk": result.cpu_s})
+        api_rss = api_peak_rss(api)
+        run.drain(settings)
+        counted = run.total_views()
+        worker_rss = workers_peak_rss(workers)
+        dead = run.dead_lettered(settings)
+    finally:
+        run.stop(api, *workers)
+        run.delete_topology(settings)
+    figures = post_figures(result)
+    figures.update(exactness(result, counted, views_per_post=1))
+    figures.update(connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, api_peak_rss_mb=api_rss, worker_peak_rss_mb=worker_rss, dead_lettered=dead, cpu=cpu)
+    return figures
+
+
+def ceiling_http(run: Run) -> dict[str, Any]:
+    """The bare Flask app under the API's gunicorn options, loaded exactly as in `single`."""
+    settings = run.settings_for("ceiling-http")
+    bare = run.start_bare(settings)
+    try:
+        meter = CpuMeter(cpu_groups(bare, [])).start()
+        result = wrk.run(base_url(settings), "single.lua", connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, args=[str(PAGES), PAGE_PREFIX])
+        cpu = meter.stop({"wrk": result.cpu_s})
+        rss = api_peak_rss(bare)
+    finally:
+        run.stop(bare)
+        run.delete_topology(settings)
+    figures = post_figures(result)
+    figures.update(connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, peak_rss_mb=rss, cpu=cpu)
+    return figures
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.port}"
+
+
+def post_figures(result: wrk.WrkResult) -> dict[str, Any]:
+    answered = result["posts_ok"] + result["posts_bad"]
+    return {
+        "req_per_s": round(result["posts_ok"] / result.post_seconds, 1),
+        **result.latency_ms(),
+        "posts_sent": int(result["posts_sent"]),
+        "posts_2xx": int(result["posts_ok"]),
+        "non_2xx": int(result["posts_bad"]),
+        "unanswered": int(result["posts_sent"] - answered),
+        "socket_errors": result.socket_errors(),
+        "timeouts": int(result["err_timeout"]),
+        "views_accepted": int(result["views_ok"]),
+        "post_seconds": round(result.post_seconds, 2),
+        "health_checks": int(result["health_ok"] + result["health_bad"]),
+    }
+
+
+def exactness(result: wrk.WrkResult, counted: int, views_per_post: int | None) -> dict[str, Any]:
+    """Views told 2xx against views counted, after the drain.
+
+    A POST answered non-2xx, or never answered, may or may not have been counted: its
+    views are uncertain, and only counts beyond accepted + uncertain are duplicates. A
+    single POST carries one view; a multi POST's views are not known to the script, so
+    there a failed or unanswered POST leaves duplicates unknown (lost is still exact).
+    """
+    accepted = int(result["views_ok"])
+    uncertain_posts = int(result["posts_sent"] - result["posts_ok"])
+    lost = max(0, accepted - counted)
+    if uncertain_posts and views_per_post is None:
+        duplicated = None
+    else:
+        duplicated = max(0, counted - accepted - uncertain_posts * (views_per_post or 0))
+    return {
+        "counted": counted,
+        "lost": lost,
+        "duplicated": duplicated,
+        "uncertain_posts": uncertain_posts,
+        "exact": None if duplicated is None else (lost == 0 and duplicated == 0),
+    }
+
+
+def api_peak_rss(child: Child) -> dict[str, Any]:
+    pids = child.pids()
+    peaks = peak_rss_mb(pids)
+    master = peaks.pop(str(child.pid), None)
+    return {"master": master, "workers": sorted(peaks.values()), "total": round((master or 0) + sum(peaks.values()), 1)}
+
+
+def workers_peak_rss(workers: list[Child]) -> list[float]:
+    return [peak_rss_mb([w.pid]).get(str(w.pid)) for w in workers]
+
+
+def cpu_groups(api: Child, workers: list[Child]) -> dict[str, list[int]]:
+    """Our processes for CpuMeter: the API (gunicorn master and workers) and the worker processes."""
+    groups = {"api": api.pids()}
+    if workers:
+        groups["workers"] = [worker.pid for worker in workers]
+    return groups
