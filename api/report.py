@@ -45,16 +45,20 @@ def report() -> Response:
 def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, int]:
     params = {"page": query.page, "start": query.start, "end": query.start + timedelta(hours=query.hours)}
     try:
-        try:
-            return _select(engine, params)
-        except DBAPIError as exc:
-            if not is_disconnect(exc):
-                raise
-            return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
+        return _select_retrying_a_dead_connection(engine, params)
     except DBAPIError as exc:
         if is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
         raise
+
+
+def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[datetime, int]:
+    try:
+        return _select(engine, params)
+    except DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+    return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
 
 
 def _select(engine: Engine, params: dict) -> dict[datetime, int]:

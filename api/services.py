@@ -51,13 +51,6 @@ class Services:
                 )
             return self._engine
 
-    def close(self) -> None:
-        with self._lock:
-            if self._publisher is not None:
-                self._publisher.close()
-            if self._engine is not None:
-                self._engine.dispose()
-
 
 def services(app: Flask | None = None) -> Services:
     return (app or current_app).extensions["pageviews"]

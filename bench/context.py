@@ -178,10 +178,7 @@ class Run:
         topology = _topology(settings)
         try:
             with BrokerAdmin(settings.amqp_url) as admin:
-                for partition in range(settings.num_partitions):
-                    admin.delete_queue(topology.partition_queue(partition))
-                admin.delete_queue(topology.dead_queue)
-                admin.delete_exchange(topology.dead_exchange)
+                admin.delete_topology(topology)
         except Exception as exc:  # clean-up must not hide the error that brought us here; close() tries again
             log.warning("could not delete the queues", extra=fields(prefix=settings.queue_prefix, error=str(exc)))
             return

@@ -21,6 +21,7 @@ import pika.exceptions
 import pika.spec
 
 from common.logging import fields
+from common.messages import CONTENT_TYPE, MESSAGE_TYPE
 from common.partitioning import queue_name
 from common.retry import call_with_retry
 
@@ -212,6 +213,7 @@ class Publisher:
         self._returned: set[str] = set()
         self._next_tag = 1
         self._open_error: BaseException | None = None
+        self._became_ready = threading.Event()  # of the current connection; replaced on each connect
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # -- called from any thread
@@ -389,7 +391,7 @@ class Publisher:
                 "",
                 message.routing_key,
                 message.body,
-                _message_properties(message.message_id, "application/json", "pageviews.v1"),
+                _message_properties(message.message_id, CONTENT_TYPE, MESSAGE_TYPE),
                 mandatory=True,
             )
 
@@ -612,7 +614,7 @@ class BrokerAdmin:
 
     def publish(self, queue: str, body: bytes, message_id: str | None = None, headers: dict | None = None, exchange: str = "") -> None:
         """Publish one persistent message and wait for the broker's confirm."""
-        properties = _message_properties(message_id or "", "application/json", "pageviews.v1", headers)
+        properties = _message_properties(message_id or "", CONTENT_TYPE, MESSAGE_TYPE, headers)
         self._channel.basic_publish(exchange, queue, body, properties, mandatory=True)
 
     def get(self, queue: str, *, ack: bool = True) -> RawMessage | None:
@@ -631,6 +633,13 @@ class BrokerAdmin:
 
     def delete_queue(self, queue: str) -> None:
         self._channel.queue_delete(queue)
+
+    def delete_topology(self, topology: Topology) -> None:
+        """Remove every queue and exchange `topology.declare` creates (tests and benchmarks clean up with it)."""
+        for partition in range(topology.num_partitions):
+            self.delete_queue(topology.partition_queue(partition))
+        self.delete_queue(topology.dead_queue)
+        self.delete_exchange(topology.dead_exchange)
 
     def delete_exchange(self, exchange: str) -> None:
         self._channel.exchange_delete(exchange)
@@ -656,7 +665,7 @@ def publish_in_bulk(url: str, queue: str, bodies: Iterable[bytes], window: int =
     with blocking_connection(connection_parameters(url)) as connection:
         channel = connection.channel()
         channel.tx_select()
-        properties = _message_properties("", "application/json", "pageviews.v1")
+        properties = _message_properties("", CONTENT_TYPE, MESSAGE_TYPE)
         for body in bodies:
             channel.basic_publish("", queue, body, properties)
             sent += 1

@@ -53,10 +53,3 @@ applied_messages = Table(
     Column("id", UUID(as_uuid=False), primary_key=True),
     Column("applied_at", TIMESTAMP(timezone=True), nullable=False, server_default=text("now()")),
 )
-
-# Creates the day partition of page_views that holds `day` if it is missing (migration 0001).
-ENSURE_PARTITION_FUNCTION = "page_views_ensure_partition"
-
-
-def partition_name(day_yyyymmdd: str) -> str:
-    return f"page_views_{day_yyyymmdd}"

@@ -58,8 +58,7 @@ def main() -> int:
     for index, group in enumerate(split_evenly(settings.worker_partitions, settings.workers)):
         worker_env = {**base_env, "WORKER_PARTITIONS": format_partition_spec(group)}
         children[f"worker-{index} ({format_partition_spec(group)})"] = start(f"worker-{index}", ["-m", "worker"], worker_env)
-    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], base_env) if (ROOT / "worker" / "cleaner.py").exists() else None
-    children = {name: child for name, child in children.items() if child is not None}
+    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], base_env)
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

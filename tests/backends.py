@@ -12,10 +12,11 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
+
+from tests.helpers import wait_for
 
 LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -44,12 +45,6 @@ class ServiceControl:
         rows = [line.split("\t") for line in output.splitlines() if line.strip()]
         return [(queue, active.strip() == "true") for queue, active in rows]
 
-    def unacknowledged(self, queue_prefix: str) -> int:
-        """Messages delivered and not yet acknowledged, summed over the queues whose names start with queue_prefix."""
-        output = self._rabbitmqctl(["list_queues", "--quiet", "--no-table-headers", "name", "messages_unacknowledged"])
-        rows = [line.split("\t") for line in output.splitlines() if line.strip()]
-        return sum(int(count) for name, count in rows if name.startswith(queue_prefix))
-
     def _rabbitmqctl(self, args: list[str]) -> str:
         raise NotImplementedError
 
@@ -64,15 +59,11 @@ class Backend:
 
 
 def wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
-            time.sleep(0.2)
+    def listening() -> bool:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+
+    wait_for(listening, timeout=timeout, interval=0.2, what=f"something listening on {host}:{port}")
 
 
 class LocalControl(ServiceControl):

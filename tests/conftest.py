@@ -54,10 +54,7 @@ def _delete_topology(settings: Settings) -> None:
     topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
-            for partition in range(settings.num_partitions):
-                admin.delete_queue(topology.partition_queue(partition))
-            admin.delete_queue(topology.dead_queue)
-            admin.delete_exchange(topology.dead_exchange)
+            admin.delete_topology(topology)
     except Exception:  # the broker may be down after a failed fault test; its queues die with the run
         pass
 

@@ -18,7 +18,9 @@ def test_every_setting_is_in_the_settings_table_with_its_default():
 
 
 def test_the_partition_examples_match_the_hash():
-    for page, partition in re.findall(r"`(example\.com/\w)` → (\d+)", README):
+    examples = re.findall(r"`(example\.com/\w)` → (\d+)", README)
+    assert examples, "README lost its partition examples"
+    for page, partition in examples:
         assert partition_for(page, 10) == int(partition), page
 
 

@@ -17,17 +17,18 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-FUNCTION = """
+# The function of 0001 with its existence check as the only variable part.
+ENSURE_PARTITION = """
 CREATE OR REPLACE FUNCTION page_views_ensure_partition(day date) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
     name text := 'page_views_' || to_char(day, 'YYYYMMDD');
 BEGIN
-    IF page_views_has_partition(name) THEN
+    IF {exists} THEN
         RETURN false;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('page_views_partitions'));
-    IF page_views_has_partition(name) THEN
+    IF {exists} THEN
         RETURN false;
     END IF;
     EXECUTE format(
@@ -50,30 +51,9 @@ $$
 
 def upgrade() -> None:
     op.execute(HAS_PARTITION)
-    op.execute(FUNCTION)
+    op.execute(ENSURE_PARTITION.format(exists="page_views_has_partition(name)"))
 
 
 def downgrade() -> None:
-    op.execute(
-        """
-        CREATE OR REPLACE FUNCTION page_views_ensure_partition(day date) RETURNS boolean
-        LANGUAGE plpgsql AS $$
-        DECLARE
-            name text := 'page_views_' || to_char(day, 'YYYYMMDD');
-        BEGIN
-            IF to_regclass(name) IS NOT NULL THEN
-                RETURN false;
-            END IF;
-            PERFORM pg_advisory_xact_lock(hashtext('page_views_partitions'));
-            IF to_regclass(name) IS NOT NULL THEN
-                RETURN false;
-            END IF;
-            EXECUTE format(
-                'CREATE TABLE %I PARTITION OF page_views FOR VALUES FROM (%L) TO (%L)',
-                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
-            RETURN true;
-        END
-        $$
-        """
-    )
+    op.execute(ENSURE_PARTITION.format(exists="to_regclass(name) IS NOT NULL"))
     op.execute("DROP FUNCTION page_views_has_partition(text)")
