@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The Debian packages the tests need beyond the local services themselves:
+#   postgresql-NN-hll    the hll extension (visitor sketches) for the local PostgreSQL
+#   chromium, chromium-driver   the real browser the tracker and dashboard tests drive
+#   docker-compose       checks docker-compose.yml without a Docker engine
+set -euo pipefail
+pg_major=$(ls /etc/postgresql | sort -n | tail -n 1)
+packages=("postgresql-${pg_major}-hll" chromium chromium-driver docker-compose)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
