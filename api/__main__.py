@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
-from api import create_app
+from api import auth, create_app
 from common import process
 from common.config import Settings
 
@@ -68,7 +68,9 @@ def _gunicorn_logging(level: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    GunicornApp(process.start("api")).run()
+    settings = process.start("api")
+    auth.warn_if_open(settings, gunicorn_options(settings)["bind"].rsplit(":", 1)[0])
+    GunicornApp(settings).run()
 
 
 if __name__ == "__main__":

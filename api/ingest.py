@@ -7,6 +7,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api.auth import INGEST, requires
 from api.errors import ApiError
 from api.publishing import IngestRequest, split_by_partition
 from api.services import Services, services
@@ -30,11 +31,13 @@ _RETRY_ADVICE = "retry with the same Idempotency-Key header to be sure each view
 
 
 @bp.post("/page-views/single")
+@requires(INGEST)
 def single() -> tuple[Response, int]:
     return _accept(validate_single)
 
 
 @bp.post("/page-views/multi")
+@requires(INGEST)
 def multi() -> tuple[Response, int]:
     return _accept(validate_multi)
 

@@ -65,6 +65,22 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+# RFC 6750 b64token characters, so a token travels in an Authorization header as it is.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+MIN_TOKEN_LENGTH = 16
+
+
+def _tokens(raw: str) -> tuple[str, ...]:
+    tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
+    for number, token in enumerate(tokens, 1):
+        # Never echo a token, not even a bad one: say which one and why.
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(f"token {number} has characters other than letters, digits and -._~+/=")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"token {number} is shorter than {MIN_TOKEN_LENGTH} characters")
+    return tokens
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -107,6 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPACT_AFTER", "2", _int_between(1, 24 * 3650)),
     Setting("CLEAN_INTERVAL", "300", _int_between(1, 86_400)),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
+    Setting("REPORT_TOKENS", "", _tokens),  # empty: the read endpoints are open
+    Setting("INGEST_TOKENS", "", _tokens),  # empty: single and multi are open
 )
 
 
@@ -133,6 +151,8 @@ class Settings:
     compact_after: int
     clean_interval: int
     log_level: str
+    report_tokens: tuple[str, ...]
+    ingest_tokens: tuple[str, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -169,6 +189,8 @@ class Settings:
             value = getattr(self, setting.field)
             if setting.name == "WORKER_PARTITIONS":
                 value = format_partition_spec(value)
+            elif setting.name in _TOKEN_SETTINGS:
+                value = ",".join(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
             env[setting.name] = str(value)
@@ -179,7 +201,13 @@ class Settings:
         env = self.as_env()
         env["DATABASE_URL"] = mask_url(self.database_url)
         env["AMQP_URL"] = mask_url(self.amqp_url)
+        for name in _TOKEN_SETTINGS:
+            count = len(getattr(self, name.lower()))
+            env[name] = f"<{count} tokens>" if count else "<none: open>"
         return env
+
+
+_TOKEN_SETTINGS = ("REPORT_TOKENS", "INGEST_TOKENS")
 
 
 def mask_url(url: str) -> str:
