@@ -7,6 +7,7 @@ of both creating the same tables.
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
+from common import db_roles
 from common.config import Settings
 from common.db import driver_url
 from common.schema import metadata
@@ -27,6 +28,9 @@ def run_migrations_online() -> None:
             context.configure(connection=connection, target_metadata=metadata)
             with context.begin_transaction():
                 context.run_migrations()
+                # After every upgrade, in the same transaction: the roles and their grants
+                # follow the schema (common/db_roles.py says why).
+                db_roles.apply(connection)
             connection.commit()
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})

@@ -1,8 +1,10 @@
 """`make run`: the whole system on this machine, against the local PostgreSQL and RabbitMQ.
 
-Loads config.env (the environment overrides it), creates and migrates the database,
-then starts the API and WORKERS worker processes, each worker on its own share of
-WORKER_PARTITIONS. Ctrl-C or SIGTERM stops them all cleanly (SIGTERM to each child,
+Loads config.env (the environment overrides it), creates and migrates the database
+(which also creates the roles pageviews_api, pageviews_worker and pageviews_cleaner and
+grants them their rights), then starts the API, WORKERS worker processes (each on its own
+share of WORKER_PARTITIONS) and the cleaner, each connected as its own role on the same
+server (no password: the local server trusts 127.0.0.1). Ctrl-C or SIGTERM stops them all cleanly (SIGTERM to each child,
 which flushes and acknowledges) and exits 0; if a child dies on its own, the rest are
 stopped and the exit status is 1.
 """
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common import db  # noqa: E402
+from common import db_roles  # noqa: E402
 from common import logging as structured_logging  # noqa: E402
 from common.config import SETTINGS, ConfigError, Settings, environment, read_env_file  # noqa: E402
 from common.logging import fields  # noqa: E402
@@ -54,11 +57,13 @@ def main() -> int:
     db.migrate(settings.database_url)
 
     base_env = {**env, **settings.as_env(), "PYTHONPATH": str(ROOT)}
-    children = {"api": start("api", ["-m", "api"], base_env)}
+    # DATABASE_URL migrated as the schema's owner; each process connects as its own role.
+    as_role = {role: {**base_env, "DATABASE_URL": db_roles.role_url(settings.database_url, role)} for role in db_roles.ROLES}
+    children = {"api": start("api", ["-m", "api"], as_role[db_roles.API])}
     for index, group in enumerate(split_evenly(settings.worker_partitions, settings.workers)):
-        worker_env = {**base_env, "WORKER_PARTITIONS": format_partition_spec(group)}
+        worker_env = {**as_role[db_roles.WORKER], "WORKER_PARTITIONS": format_partition_spec(group)}
         children[f"worker-{index} ({format_partition_spec(group)})"] = start(f"worker-{index}", ["-m", "worker"], worker_env)
-    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], base_env)
+    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], as_role[db_roles.CLEANER])
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
