@@ -49,6 +49,13 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
+    def parse_unless_empty(raw: str) -> str:
+        return parse(raw) if raw.strip() else ""
+
+    return parse_unless_empty
+
+
 def _queue_prefix(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
         raise ValueError("must be 1-100 characters of letters, digits, '.', '_' or '-'")
@@ -112,6 +119,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NUM_SHARDS", "10", _int_between(1, 1000)),
     Setting("QUEUE_PREFIX", "pageviews", _queue_prefix),
     Setting("DELIVERY_LIMIT", "10", _int_between(1, 1000)),
+    Setting("QUEUE_MAX_LENGTH", "500000", _int_between(1, 1_000_000_000)),
+    Setting("QUEUE_MAX_BYTES", "268435456", _int_between(1, 1 << 40)),
+    Setting("BROKER_MANAGEMENT_URL", "", _optional(_url("http", "https"))),
     Setting("BATCH_SIZE", "1000", _int_between(1, 100_000)),
     Setting("PREFETCH", "200", _int_between(1, 65_535)),  # a 16-bit AMQP field
     Setting("FLUSH_INTERVAL_MS", "500", _int_between(1, 600_000)),
@@ -140,6 +150,9 @@ class Settings:
     num_shards: int
     queue_prefix: str
     delivery_limit: int
+    queue_max_length: int
+    queue_max_bytes: int
+    broker_management_url: str
     batch_size: int
     prefetch: int
     flush_interval_ms: int
@@ -201,6 +214,7 @@ class Settings:
         env = self.as_env()
         env["DATABASE_URL"] = mask_url(self.database_url)
         env["AMQP_URL"] = mask_url(self.amqp_url)
+        env["BROKER_MANAGEMENT_URL"] = mask_url(self.broker_management_url)
         for name in _TOKEN_SETTINGS:
             count = len(getattr(self, name.lower()))
             env[name] = f"<{count} tokens>" if count else "<none: open>"
