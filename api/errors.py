@@ -16,6 +16,9 @@ from common.logging import fields
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 1
+# A full queue drains in seconds, not instantly: clients that all retry after 1 s would
+# mostly meet it still full.
+OVERLOADED_RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -34,6 +37,10 @@ class ApiError(Exception):
     @classmethod
     def unavailable(cls, dependency: str, why: str) -> "ApiError":
         return cls(503, f"{dependency}_unavailable", why, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @classmethod
+    def overloaded(cls, why: str) -> "ApiError":
+        return cls(503, "overloaded", why, headers={"Retry-After": str(OVERLOADED_RETRY_AFTER_S)})
 
 
 def _render(error: ApiError) -> Response:

@@ -21,13 +21,14 @@ from api.validation import (
     validate_multi,
     validate_single,
 )
-from common.broker import BrokerUnavailable, PublishTimeout
+from common.broker import BrokerUnavailable, Overloaded, PublishTimeout
 from common.timeutil import utc_now
 
 bp = Blueprint("ingest", __name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 _RETRY_ADVICE = "retry with the same Idempotency-Key header to be sure each view is counted once"
+_RETRY_LATER = "retry after Retry-After seconds"
 
 
 @bp.post("/page-views/single")
@@ -81,9 +82,17 @@ def _idempotency_key() -> str | None:
 
 def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
     timeout_s = svc.settings.publish_timeout_ms / 1000
-    confirmation = svc.publisher().submit(ingest)
+    publisher = svc.publisher()
+    # Admission: refuse the whole request before publishing any of it while a partition
+    # it needs is full, so that a multi request is rarely half stored (common/broker/overload.py).
+    full = publisher.refusals.refusing([svc.topology.partition_queue(partition) for partition in ingest.by_partition])
+    if full:
+        raise ApiError.overloaded(f"{Overloaded(full)}; nothing of this request was stored; {_RETRY_LATER}")
+    confirmation = publisher.submit(ingest)
     try:
         confirmation.wait(timeout=started + timeout_s - time.monotonic())
+    except Overloaded as exc:
+        raise ApiError.overloaded(f"{exc}; {_RETRY_ADVICE}") from None
     except PublishTimeout:
         raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {_RETRY_ADVICE}") from None
     except BrokerUnavailable as exc:

@@ -56,6 +56,7 @@ class Backend:
     amqp_url: str
     control: ServiceControl
     close: Callable[[], None] = lambda: None
+    management_url: str = ""  # RabbitMQ's management API; empty: beside amqp_url on port 15672
 
 
 def wait_for_port(host: str, port: int, timeout: float = 60.0) -> None:
@@ -156,7 +157,7 @@ def _start_containers() -> Backend:
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
 
-    pg_port, amqp_port = _free_port(), _free_port()
+    pg_port, amqp_port, management_port = _free_port(), _free_port(), _free_port()
     # The same PostgreSQL image as docker compose: postgres 16 with the hll extension.
     image = DockerImage(path=POSTGRES_IMAGE_DIR, tag="pageviews-postgres:16-hll", clean_up=False)
     image.build()
@@ -164,6 +165,7 @@ def _start_containers() -> Backend:
     postgres.with_bind_ports(5432, pg_port)
     rabbitmq = RabbitMqContainer("rabbitmq:3.13-management-alpine")
     rabbitmq.with_bind_ports(5672, amqp_port)
+    rabbitmq.with_bind_ports(15672, management_port)
     postgres.start()
     rabbitmq.start()
 
@@ -177,13 +179,16 @@ def _start_containers() -> Backend:
         f"amqp://guest:guest@127.0.0.1:{amqp_port}/%2F",
         DockerControl(postgres, rabbitmq, pg_port, amqp_port),
         close,
+        f"http://guest:guest@127.0.0.1:{management_port}",
     )
 
 
 def choose_backend(environ: dict[str, str]) -> Backend:
     database_url, amqp_url = environ.get("DATABASE_URL"), environ.get("AMQP_URL")
     if database_url or amqp_url:
-        return Backend("environment", database_url or LOCAL_DATABASE, amqp_url or LOCAL_AMQP, ServiceControl())
+        chosen = Backend("environment", database_url or LOCAL_DATABASE, amqp_url or LOCAL_AMQP, ServiceControl())
+        chosen.management_url = environ.get("BROKER_MANAGEMENT_URL", "")
+        return chosen
     if _docker_answers():
         return _start_containers()
     for url, default_port in ((LOCAL_DATABASE, 5432), (LOCAL_AMQP, 5672)):

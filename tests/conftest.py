@@ -16,6 +16,7 @@ from common.broker import BrokerAdmin, Topology
 from common.config import Settings
 from tests.backends import Backend, choose_backend
 from tests.helpers import ApiProcess, Process, free_port
+from worker import broker_setup
 
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -51,11 +52,18 @@ def _queue_prefix(test_name: str) -> str:
 
 
 def _delete_topology(settings: Settings) -> None:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology(settings.queue_prefix, settings.num_partitions)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete_topology(topology)
     except Exception:  # the broker may be down after a failed fault test; its queues die with the run
+        pass
+
+
+def _remove_policy(settings: Settings) -> None:
+    try:
+        broker_setup.remove_policy(settings)
+    except Exception:  # the broker may be down after a failed fault test
         pass
 
 
@@ -76,10 +84,15 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_PROCESSES": 1,
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
+            "BROKER_MANAGEMENT_URL": backend.management_url,
         }
     )
+    # As in a deployment: the partition queues' policy (bounds, delivery limit) is in place
+    # before anything declares them; named after this test's prefix, it touches no other queue.
+    broker_setup.apply_policy(chosen)
     yield chosen
     _delete_topology(chosen)
+    _remove_policy(chosen)
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ class Consumer:
         self._settings = settings
         self._stop = stop
         self._clock = clock
-        self._topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+        self._topology = Topology(settings.queue_prefix, settings.num_partitions)
         self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock, views_of=_views_of)
         self._unacked: Counter = Counter()  # per queue: delivered, not yet acknowledged (buffered or being written)
         self._session: ConsumerSession | None = None

@@ -12,11 +12,12 @@
 from common.broker.admin import BrokerAdmin, RawMessage, publish_in_bulk
 from common.broker.connection import BrokerUnavailable, ConnectionLost, PublishRefused, connection_parameters, is_transient
 from common.broker.consumer import ConsumerSession, Delivery
+from common.broker.overload import Overloaded
 from common.broker.publisher import Compose, Confirmation, Outgoing, Publisher, PublishTimeout
 from common.broker.topology import Topology
 
 __all__ = [
     "BrokerAdmin", "BrokerUnavailable", "Compose", "Confirmation", "ConnectionLost", "ConsumerSession", "Delivery",
-    "Outgoing", "PublishRefused", "PublishTimeout", "Publisher", "RawMessage", "Topology", "connection_parameters",
+    "Outgoing", "Overloaded", "PublishRefused", "PublishTimeout", "Publisher", "RawMessage", "Topology", "connection_parameters",
     "is_transient", "publish_in_bulk",
 ]

@@ -41,7 +41,7 @@ class BrokerAdmin:
             self._connection.close()
 
     def declare(self, topology: Topology) -> None:
-        topology.declare(self._channel)
+        topology.declare(self._connection)
 
     def message_count(self, queue: str) -> int:
         """Messages ready in the queue (not counting those delivered and not yet acknowledged)."""

@@ -53,7 +53,7 @@ class ConsumerSession:
         with as_connection_lost("opening the consumer connection"):
             self._connection = pika.BlockingConnection(self._params)
             self._channel = self._connection.channel()
-            self._topology.declare(self._channel)
+            self._topology.declare(self._connection)
             # Per-consumer prefetch (quorum queues do not support a channel-wide one):
             # the worker holds at most partitions x prefetch unacknowledged messages.
             self._channel.basic_qos(prefetch_count=self._prefetch)

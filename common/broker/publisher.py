@@ -10,6 +10,7 @@ import pika
 import pika.spec
 
 from common.broker.connection import BrokerUnavailable, PublishRefused, blocking_connection, connection_parameters, is_transient, message_properties
+from common.broker.overload import Overloaded, Refusals
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
@@ -86,6 +87,7 @@ class _Submission:
 @dataclass
 class _InFlight:
     message_id: str
+    queue: str
     submissions: list[_Submission]
 
 
@@ -113,6 +115,7 @@ class Publisher:
         self._ready = threading.Event()
         self._stopping = threading.Event()
         self._in_flight: dict[int, _InFlight] = {}
+        self.refusals = Refusals()
         self._returned: set[str] = set()
         self._next_tag = 1
         self._open_error: BaseException | None = None
@@ -185,7 +188,7 @@ class Publisher:
     def _connect_and_serve(self) -> None:
         """Run one connection until it closes; raise if it never became ready (so tenacity backs off)."""
         with blocking_connection(self._params) as connection:
-            self._topology.declare(connection.channel())
+            self._topology.declare(connection)
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
@@ -289,7 +292,7 @@ class Publisher:
         for message in outgoing:
             tag = self._next_tag
             self._next_tag += 1
-            self._in_flight[tag] = _InFlight(message.message_id, [batch[index] for index in message.covers])
+            self._in_flight[tag] = _InFlight(message.message_id, message.routing_key, [batch[index] for index in message.covers])
             channel.basic_publish(
                 "",
                 message.routing_key,
@@ -308,12 +311,16 @@ class Publisher:
         acked = isinstance(method, pika.spec.Basic.Ack)
         for tag in self._confirmed_tags(method.delivery_tag, method.multiple):
             in_flight = self._in_flight.pop(tag)
-            error = None
+            error: BrokerUnavailable | None = None
             if not acked:
-                error = PublishRefused("RabbitMQ refused the message (nack)")
+                # With reject-publish a nack means the queue is at its bound.
+                self.refusals.refused(in_flight.queue)
+                error = Overloaded([in_flight.queue])
             elif in_flight.message_id in self._returned:
                 self._returned.discard(in_flight.message_id)
                 error = PublishRefused("RabbitMQ could not route the message to its partition queue")
+            else:
+                self.refusals.accepted(in_flight.queue)
             for submission in in_flight.submissions:
                 if error is None:
                     submission.confirm_one()

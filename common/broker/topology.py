@@ -1,10 +1,18 @@
 """The partition queues, the dead-letter exchange and queue: names, arguments, declaring them."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pika.exceptions
+
+from common.logging import fields
 from common.partitioning import queue_name
+
+log = logging.getLogger(__name__)
+
+PRECONDITION_FAILED = 406
 
 
 @dataclass(frozen=True)
@@ -13,7 +21,6 @@ class Topology:
 
     prefix: str
     num_partitions: int
-    delivery_limit: int
 
     def partition_queue(self, partition: int) -> str:
         return queue_name(self.prefix, partition)
@@ -27,23 +34,43 @@ class Topology:
         return f"{self.prefix}.dead"
 
     def partition_arguments(self) -> dict[str, Any]:
-        # Quorum queues give us, without bookkeeping of our own: a delivery limit after
-        # which a message that keeps failing is dead-lettered; single active consumer, so
-        # a second worker on the same partitions is a hot standby rather than a second
-        # writer; and at-least-once dead-lettering, so nothing vanishes between queues.
+        # Quorum queues give us, without bookkeeping of our own: single active consumer,
+        # so a second worker on the same partitions is a hot standby rather than a second
+        # writer; and at-least-once dead-lettering, so nothing vanishes between queues
+        # (it requires reject-publish). What an operator tunes (the bounds and the
+        # delivery limit) is a policy instead, set by `python -m worker.broker_setup`:
+        # RabbitMQ applies a changed policy at once, a changed argument never.
         return {
             "x-queue-type": "quorum",
             "x-single-active-consumer": True,
-            "x-delivery-limit": self.delivery_limit,
             "x-dead-letter-exchange": self.dead_exchange,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
         }
 
-    def declare(self, channel: Any) -> None:
-        """Declare exchanges and queues on a BlockingChannel; harmless if they already exist."""
+    def declare(self, connection: Any) -> None:
+        """Declare exchanges and queues on a BlockingConnection; harmless if they already exist."""
+        channel = connection.channel()
         channel.exchange_declare(self.dead_exchange, exchange_type="fanout", durable=True)
         channel.queue_declare(self.dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
         channel.queue_bind(self.dead_queue, self.dead_exchange)
         for partition in range(self.num_partitions):
-            channel.queue_declare(self.partition_queue(partition), durable=True, arguments=self.partition_arguments())
+            channel = self._declare_partition(connection, channel, self.partition_queue(partition))
+        if channel.is_open:
+            channel.close()
+
+    def _declare_partition(self, connection: Any, channel: Any, queue: str) -> Any:
+        """Declare one partition queue; returns the channel to go on with (a refusal closes one)."""
+        try:
+            channel.queue_declare(queue, durable=True, arguments=self.partition_arguments())
+            return channel
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != PRECONDITION_FAILED:
+                raise
+            # Declared by an older version with x-delivery-limit as an argument. It works
+            # as it is: the policy's delivery-limit applies where it is smaller (RabbitMQ
+            # uses the smaller of the two). README, Backpressure: moving over.
+            channel = connection.channel()
+            channel.queue_declare(queue, passive=True)
+            log.warning("partition queue has arguments of an older version; using it as it is", extra=fields(queue=queue, reason=exc.reply_text))
+            return channel

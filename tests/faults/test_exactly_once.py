@@ -48,7 +48,7 @@ def test_request_repeated_with_one_idempotency_key_is_counted_once(settings, sta
 
 def test_redelivery_after_commit_without_ack_is_counted_once(settings, engine):
     """The crash window itself: the flush commits, the ack never happens, the message comes back."""
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology(settings.queue_prefix, settings.num_partitions)
     page = "example.com/crash-window"
     partition = partition_for(page, settings.num_partitions)
     publish_direct(settings, page, 3)

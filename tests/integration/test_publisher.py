@@ -16,7 +16,7 @@ H = 1752660000
 
 @pytest.fixture
 def topology(settings) -> Topology:
-    return Topology(settings.queue_prefix, 1, settings.delivery_limit)
+    return Topology(settings.queue_prefix, 1)
 
 
 def started(settings, topology, compose_with=None) -> Publisher:

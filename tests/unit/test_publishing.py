@@ -10,7 +10,7 @@ from common import messages
 from common.broker import Topology
 from common.partitioning import partition_for
 
-TOPOLOGY = Topology("t", 4, 10)
+TOPOLOGY = Topology("t", 4)
 H = 1752660000
 
 
@@ -193,7 +193,7 @@ def test_a_keyed_request_larger_than_a_message_splits_the_same_way_every_time():
     from common import messages
     from common.broker import Topology
 
-    topology = Topology("t", 1, 10)
+    topology = Topology("t", 1)
     counts = {(f"example.com/{i}", 1752660000): 1 for i in range(MAX_VIEWS_PER_MESSAGE * 2 + 5)}
     request = IngestRequest({0: counts}, idempotency_key="retry-me")
     first, again = compose(topology, [request]), compose(topology, [request])
