@@ -2,7 +2,8 @@
 
 Loads config.env (the environment overrides it), creates and migrates the database
 (which also creates the roles pageviews_api, pageviews_worker and pageviews_cleaner and
-grants them their rights), then starts the API, WORKERS worker processes (each on its own
+grants them their rights), applies the partition queues' policy (worker.broker_setup),
+then starts the API, WORKERS worker processes (each on its own
 share of WORKER_PARTITIONS) and the cleaner, each connected as its own role on the same
 server (no password: the local server trusts 127.0.0.1). Ctrl-C or SIGTERM stops them all cleanly (SIGTERM to each child,
 which flushes and acknowledges) and exits 0; if a child dies on its own, the rest are
@@ -26,6 +27,7 @@ from common import logging as structured_logging  # noqa: E402
 from common.config import SETTINGS, ConfigError, Settings, environment, read_env_file  # noqa: E402
 from common.logging import fields  # noqa: E402
 from common.partitioning import format_partition_spec, split_evenly  # noqa: E402
+from worker import broker_setup  # noqa: E402
 
 log = logging.getLogger("run")
 STOP_TIMEOUT_S = 40
@@ -55,6 +57,7 @@ def main() -> int:
     structured_logging.configure(settings.log_level)
     db.ensure_database(settings.database_url)
     db.migrate(settings.database_url)
+    broker_setup.apply_policy(settings)  # the partition queues' bounds and delivery limit
 
     base_env = {**env, **settings.as_env(), "PYTHONPATH": str(ROOT)}
     # DATABASE_URL migrated as the schema's owner; each process connects as its own role.

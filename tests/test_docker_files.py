@@ -32,9 +32,22 @@ APP_COMMANDS = {
     ("python", "-m", "worker"): "worker/__main__.py",
     ("python", "-m", "worker.cleaner"): "worker/cleaner/__main__.py",
     ("alembic", "upgrade", "head"): "alembic.ini",
+    ("python", "-m", "worker.broker_setup"): "worker/broker_setup.py",  # followed by --app-url <url>
 }
-API, WORKER, CLEANER, MIGRATE = APP_COMMANDS
+API, WORKER, CLEANER, MIGRATE, BROKER_SETUP = APP_COMMANDS
 LONG_RUNNING = (API, WORKER, CLEANER)
+# What scripts/generate-secrets.sh writes to secrets.env; compose refuses to start without them.
+SECRETS = {
+    name: f"test-secret-{name.lower().replace('_', '-')}"
+    for name in ("RABBITMQ_DEFAULT_PASS", "RABBITMQ_APP_PASS", "POSTGRES_PASSWORD", "API_DB_PASSWORD", "WORKER_DB_PASSWORD", "CLEANER_DB_PASSWORD")
+}
+# The database user each kind of process connects as, and the secret holding its password.
+DATABASE_USERS = {
+    MIGRATE: (None, "POSTGRES_PASSWORD"),  # None: POSTGRES_USER, the schema's owner
+    API: ("pageviews_api", "API_DB_PASSWORD"),
+    WORKER: ("pageviews_worker", "WORKER_DB_PASSWORD"),
+    CLEANER: ("pageviews_cleaner", "CLEANER_DB_PASSWORD"),
+}
 
 
 # -- Reading what `docker-compose config` prints
@@ -116,10 +129,11 @@ def compose() -> str:
     return path
 
 
-def _run_compose(compose: str, *args: str) -> subprocess.CompletedProcess[str]:
-    # Interpolation must see config.env (through .env) only, not whatever this shell exports.
-    names = {name for section in _config_env().values() for name in section}
+def _run_compose(compose: str, *args: str, secrets: dict[str, str] = SECRETS) -> subprocess.CompletedProcess[str]:
+    # Interpolation must see config.env (through .env) and the test's secrets only, not whatever this shell exports.
+    names = {name for section in _config_env().values() for name in section} | set(SECRETS)
     env = {key: value for key, value in os.environ.items() if key not in names and not key.startswith("COMPOSE_")}
+    env.update(secrets)
     return subprocess.run(
         [compose, "-f", "docker-compose.yml", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -137,7 +151,8 @@ def services(compose: str) -> dict[str, Block]:
 
 def _command(service: Block) -> tuple[str, ...]:
     command = service.get("command")
-    return tuple(command.values()) if command is not None else ()
+    values = tuple(command.values()) if command is not None else ()
+    return values[:3] if values[:3] == BROKER_SETUP else values  # its argument is a URL with a secret
 
 
 def _app_services(services: dict[str, Block]) -> dict[str, Block]:
@@ -173,12 +188,33 @@ def test_dot_env_is_a_link_to_config_env() -> None:
 
 
 def test_all_services_are_there(services: dict[str, Block]) -> None:
-    missing = {"rabbitmq", "postgres", "migrate", "api", "cleaner"} - set(services)
+    missing = {"rabbitmq", "postgres", "migrate", "broker-setup", "api", "cleaner"} - set(services)
     assert not missing, f"services missing from docker-compose.yml: {sorted(missing)}"
     assert len(_running(services, WORKER)) >= 2, "at least two worker services, to show scaling out across containers"
     assert _command(services["migrate"]) == MIGRATE
     assert _command(services["api"]) == API
     assert _command(services["cleaner"]) == CLEANER
+    assert _command(services["broker-setup"]) == BROKER_SETUP
+
+
+def test_compose_refuses_to_start_without_the_secrets(compose: str) -> None:
+    for missing in SECRETS:
+        result = _run_compose(compose, "config", "-q", secrets={k: v for k, v in SECRETS.items() if k != missing})
+        assert result.returncode != 0, f"compose started without {missing}"
+        assert "generate-secrets.sh" in result.stderr, result.stderr
+
+
+def test_no_password_is_in_the_repository() -> None:
+    assert not set(SECRETS) & set(_image_env()), "passwords belong in secrets.env (scripts/generate-secrets.sh), not config.env"
+    assert "/secrets.env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_broker_is_published_on_this_machine_only_and_the_database_not_at_all(services: dict[str, Block]) -> None:
+    assert services["postgres"].get("ports") is None
+    for item in services["rabbitmq"]["ports"].items():
+        mapping = item.mapping()
+        host_ip = mapping.get("host_ip") if mapping else _unquote(item.lines[0]).split(":")[0]
+        assert host_ip == "127.0.0.1", f"rabbitmq publishes {item.lines} beyond this machine"
 
 
 def test_workers_split_the_partitions_between_them(services: dict[str, Block]) -> None:
@@ -214,37 +250,36 @@ def test_app_services_read_config_env_and_override_only_the_urls(services: dict[
         assert not changed, f"{name}: overrides config.env for {changed}; only {sorted(allowed)} should differ in containers"
 
 
-def test_urls_point_at_the_services_with_the_config_env_credentials(services: dict[str, Block]) -> None:
+def test_urls_point_at_the_services_with_their_own_users(services: dict[str, Block]) -> None:
     images = _image_env()
     for name, service in _app_services(services).items():
         environment = service["environment"].mapping()
+        command = _command(service)
         database = urlsplit(environment["DATABASE_URL"])
         assert (database.scheme, database.hostname, database.port) == ("postgresql", "postgres", 5432), f"{name}: {database.geturl()}"
-        assert (unquote(database.username or ""), unquote(database.password or ""), database.path) == (
-            images["POSTGRES_USER"],
-            images["POSTGRES_PASSWORD"],
-            f"/{images['POSTGRES_DB']}",
-        ), f"{name}: DATABASE_URL does not use POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB from config.env"
+        if command in DATABASE_USERS:
+            user, secret = DATABASE_USERS[command]
+            expected = (user or images["POSTGRES_USER"], SECRETS[secret], f"/{images['POSTGRES_DB']}")
+            assert (unquote(database.username or ""), unquote(database.password or ""), database.path) == expected, f"{name}: DATABASE_URL"
         broker = urlsplit(environment["AMQP_URL"])
         where = (broker.scheme, broker.hostname, broker.port, broker.path)
         assert where == ("amqp", "rabbitmq", 5672, "/%2F"), f"{name}: {broker.geturl()}"
-        assert (unquote(broker.username or ""), unquote(broker.password or "")) == (
-            images["RABBITMQ_DEFAULT_USER"],
-            images["RABBITMQ_DEFAULT_PASS"],
-        ), f"{name}: AMQP_URL does not use RABBITMQ_DEFAULT_USER/RABBITMQ_DEFAULT_PASS from config.env"
+        if command == BROKER_SETUP:
+            expected_broker = (images["RABBITMQ_DEFAULT_USER"], SECRETS["RABBITMQ_DEFAULT_PASS"])
+        else:
+            expected_broker = (images["RABBITMQ_APP_USER"], SECRETS["RABBITMQ_APP_PASS"])
+        assert (unquote(broker.username or ""), unquote(broker.password or "")) == expected_broker, f"{name}: AMQP_URL"
 
 
-def test_broker_and_database_take_their_credentials_from_config_env(services: dict[str, Block]) -> None:
+def test_broker_and_database_take_their_credentials_from_config_env_and_the_secrets(services: dict[str, Block]) -> None:
     images = _image_env()
     assert images["RABBITMQ_DEFAULT_USER"] != "guest", "the compose broker should not use guest (it only logs in from localhost)"
     rabbitmq = services["rabbitmq"]["environment"].mapping()
-    assert {key: rabbitmq.get(key) for key in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS")} == {
-        key: images[key] for key in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS")
-    }
+    assert (rabbitmq.get("RABBITMQ_DEFAULT_USER"), rabbitmq.get("RABBITMQ_DEFAULT_PASS")) == (images["RABBITMQ_DEFAULT_USER"], SECRETS["RABBITMQ_DEFAULT_PASS"])
     postgres = services["postgres"]["environment"].mapping()
-    assert {key: postgres.get(key) for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")} == {
-        key: images[key] for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
-    }
+    assert {key: postgres.get(key) for key in ("POSTGRES_USER", "POSTGRES_DB")} == {key: images[key] for key in ("POSTGRES_USER", "POSTGRES_DB")}
+    for secret in ("POSTGRES_PASSWORD", "API_DB_PASSWORD", "WORKER_DB_PASSWORD", "CLEANER_DB_PASSWORD"):
+        assert postgres.get(secret) == SECRETS[secret], f"postgres: {secret}"
 
 
 def test_api_publishes_the_configured_port(services: dict[str, Block]) -> None:
@@ -263,10 +298,12 @@ def test_start_order(services: dict[str, Block]) -> None:
         return {dependency: depends_on[dependency].scalar("condition") for dependency in depends_on.keys()}
 
     assert conditions("migrate").get("postgres") == "service_healthy"
+    assert conditions("broker-setup").get("rabbitmq") == "service_healthy"
     for name, service in _app_services(services).items():
-        if _command(service) == MIGRATE:
+        if _command(service) in (MIGRATE, BROKER_SETUP):
             continue
         chosen = conditions(name)
+        assert chosen.get("broker-setup") == "service_completed_successfully", f"{name}: must wait for the broker's policy and user"
         assert chosen.get("migrate") == "service_completed_successfully", f"{name}: must wait for the migrations"
         assert chosen.get("postgres") == "service_healthy", f"{name}: must wait for a healthy postgres"
         if _command(service) in (API, WORKER):
@@ -275,6 +312,7 @@ def test_start_order(services: dict[str, Block]) -> None:
 
 def test_restart_and_graceful_stop(services: dict[str, Block]) -> None:
     assert services["migrate"].scalar("restart") == "no"
+    assert services["broker-setup"].scalar("restart") == "no"
     for name, service in _app_services(services).items():
         if _command(service) not in LONG_RUNNING:
             continue
