@@ -55,10 +55,10 @@ def statements(database: str, schema: str = "public") -> list[str]:
         f"ALTER TABLE {OWNED_BY_CLEANER} OWNER TO {CLEANER}",
         # ALTER TABLE ... OWNER does not recurse to partitions; partitions made later are
         # made by the function below, which runs as the cleaner, so the cleaner owns them.
-        f"""DO $$ DECLARE part regclass; BEGIN
-              FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = '{OWNED_BY_CLEANER}'::regclass LOOP
-                EXECUTE 'ALTER TABLE ' || part::text || ' OWNER TO {CLEANER}';
-              END LOOP; END $$""",
+        "DO $$\nDECLARE part regclass;\nBEGIN\n"
+        f"    FOR part IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = '{OWNED_BY_CLEANER}'::regclass LOOP\n"
+        f"        EXECUTE 'ALTER TABLE ' || part::text || ' OWNER TO {CLEANER}';\n"
+        "    END LOOP;\nEND $$",
         f"ALTER FUNCTION {PARTITION_FUNCTION} OWNER TO {CLEANER}",
         # SECURITY DEFINER with a fixed search_path: the worker may create a partition
         # without owning page_views, and cannot redirect the names the function uses.

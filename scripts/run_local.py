@@ -3,11 +3,11 @@
 Loads config.env (the environment overrides it), creates and migrates the database
 (which also creates the roles pageviews_api, pageviews_worker and pageviews_cleaner and
 grants them their rights), applies the partition queues' policy (worker.broker_setup),
-then starts the API, WORKERS worker processes (each on its own
-share of WORKER_PARTITIONS) and the cleaner, each connected as its own role on the same
-server (no password: the local server trusts 127.0.0.1). Ctrl-C or SIGTERM stops them all cleanly (SIGTERM to each child,
-which flushes and acknowledges) and exits 0; if a child dies on its own, the rest are
-stopped and the exit status is 1.
+then starts the API, WORKERS worker processes (each on its own share of
+WORKER_PARTITIONS) and the cleaner, each connected as its own role on the same server
+(no password: the local server trusts 127.0.0.1). Ctrl-C or SIGTERM stops them all
+cleanly (SIGTERM to each child, which flushes and acknowledges) and exits 0; if a child
+dies on its own, the rest are stopped and the exit status is 1.
 """
 from __future__ import annotations
 

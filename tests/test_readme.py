@@ -27,3 +27,11 @@ def test_the_partition_examples_match_the_hash():
 def test_the_two_commands_are_documented():
     assert "docker compose up -d --build" in README
     assert "make test" in README and "make run" in README
+
+
+def test_the_security_section_shows_the_grants_the_code_makes():
+    from common.db_roles import statements
+
+    flat = " ".join(README.split())
+    missing = [sql for sql in statements("pageviews") if " ".join(sql.split()) + ";" not in flat]
+    assert not missing, f"README's SQL for an existing database lacks: {missing}"
