@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, errors, health, ingest, openapi, report
+from api import auth, errors, health, ingest, openapi, ratelimit, report
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pageviews"] = Services(settings)
     errors.register(app)
     auth.install(app, settings)
+    ratelimit.install(app, settings)  # applied to /page-views/beacon with @ratelimit.rate_limited(key=client_ip)
     # Every read endpoint: blueprints serving /pages and /sites are named here too.
     auth.protect(app, auth.REPORT, report.bp.name)
     app.register_blueprint(ingest.bp)

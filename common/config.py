@@ -88,6 +88,16 @@ def _tokens(raw: str) -> tuple[str, ...]:
     return tokens
 
 
+_RATE = re.compile(r"\s*[1-9][0-9]{0,8}\s*(/|per)\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+def _rate_limit(raw: str) -> str:
+    """Empty (off) or the limits library's notation for one limit, such as 60/minute."""
+    if raw.strip() and not _RATE.fullmatch(raw):
+        raise ValueError(f"expected empty or a rate such as 60/minute (per second, minute, hour or day), got {raw!r}")
+    return raw.strip()
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -135,6 +145,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
     Setting("REPORT_TOKENS", "", _tokens),  # empty: the read endpoints are open
     Setting("INGEST_TOKENS", "", _tokens),  # empty: single and multi are open
+    Setting("BEACON_RATE_LIMIT", "", _rate_limit),  # empty: no limit
 )
 
 
@@ -166,6 +177,7 @@ class Settings:
     log_level: str
     report_tokens: tuple[str, ...]
     ingest_tokens: tuple[str, ...]
+    beacon_rate_limit: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
