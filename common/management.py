@@ -42,8 +42,8 @@ def partition_pattern(prefix: str) -> str:
 
 
 def resources_pattern(prefix: str) -> str:
-    """Every queue and exchange name a prefix owns: partitions, .dead, .dlx."""
-    return rf"^{re.escape(prefix)}\.(p[0-9]+|dead|dlx)$"
+    """Every queue and exchange name a prefix owns: partitions, .dead, .dlx, .in."""
+    return rf"^{re.escape(prefix)}\.(p[0-9]+|dead|dlx|in)$"
 
 
 @dataclass(frozen=True)

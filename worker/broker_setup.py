@@ -72,10 +72,9 @@ def grant_app_user(settings: Settings, app_url: str) -> str:
     api = management(settings)
     api.put_user(user, unquote(parts.password), tags="")
     own = resources_pattern(settings.queue_prefix)
-    # Write also on the default exchange: the API publishes to "" with the queue as routing
-    # key. RabbitMQ checks write on the exchange only, so this user could publish into any
-    # queue of the vhost it can name: give each deployment its own vhost (README, Security).
-    api.put_permissions(vhost, user, configure=own, write=rf"{own}|^amq\.default$", read=own)
+    # Not the default exchange: RabbitMQ checks write on the exchange only, and the default
+    # one routes to any queue of the vhost by name. The API publishes to <prefix>.in.
+    api.put_permissions(vhost, user, configure=own, write=own, read=own)
     log.info("application user granted", extra=fields(user=user, vhost=vhost, resources=own))
     return user
 

@@ -56,7 +56,7 @@ def replay(admin: BrokerAdmin, topology: Topology, limit: int) -> int:
         if target is None or not target.startswith(f"{topology.prefix}.p"):
             print(f"skipped {message.message_id or '-'}: no partition queue recorded", file=sys.stderr)
             break  # leave it (and the rest) where it is; it returns when we disconnect
-        admin.publish(target, message.body, message.message_id)
+        admin.publish(target, message.body, message.message_id, exchange=topology.ingest_exchange)
         admin.ack(message)
         moved += 1
     return moved

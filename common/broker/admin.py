@@ -78,6 +78,7 @@ class BrokerAdmin:
             self.delete_queue(topology.partition_queue(partition))
         self.delete_queue(topology.dead_queue)
         self.delete_exchange(topology.dead_exchange)
+        self.delete_exchange(topology.ingest_exchange)
 
     def delete_exchange(self, exchange: str) -> None:
         self._channel.exchange_delete(exchange)

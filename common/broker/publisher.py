@@ -294,7 +294,7 @@ class Publisher:
             self._next_tag += 1
             self._in_flight[tag] = _InFlight(message.message_id, message.routing_key, [batch[index] for index in message.covers])
             channel.basic_publish(
-                "",
+                self._topology.ingest_exchange,
                 message.routing_key,
                 message.body,
                 message_properties(message.message_id, CONTENT_TYPE, MESSAGE_TYPE),

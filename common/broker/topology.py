@@ -26,6 +26,13 @@ class Topology:
         return queue_name(self.prefix, partition)
 
     @property
+    def ingest_exchange(self) -> str:
+        # A direct exchange of our own rather than the default one: a broker user may then
+        # write to this prefix's exchanges only, which the default exchange (it routes to
+        # any queue of the vhost by name) would not allow (README, Security).
+        return f"{self.prefix}.in"
+
+    @property
     def dead_exchange(self) -> str:
         return f"{self.prefix}.dlx"
 
@@ -51,11 +58,14 @@ class Topology:
     def declare(self, connection: Any) -> None:
         """Declare exchanges and queues on a BlockingConnection; harmless if they already exist."""
         channel = connection.channel()
+        channel.exchange_declare(self.ingest_exchange, exchange_type="direct", durable=True)
         channel.exchange_declare(self.dead_exchange, exchange_type="fanout", durable=True)
         channel.queue_declare(self.dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
         channel.queue_bind(self.dead_queue, self.dead_exchange)
         for partition in range(self.num_partitions):
-            channel = self._declare_partition(connection, channel, self.partition_queue(partition))
+            queue = self.partition_queue(partition)
+            channel = self._declare_partition(connection, channel, queue)
+            channel.queue_bind(queue, self.ingest_exchange, routing_key=queue)
         if channel.is_open:
             channel.close()
 

@@ -11,6 +11,7 @@ from tests.helpers import hour_ago, queue_depths, total_views, views_by_page_hou
 from worker import broker_setup
 
 SMALL_BOUND = 3
+CLIENTS = 16
 
 
 def post_view(api, page: str, hour: str):
@@ -29,7 +30,7 @@ def test_a_burst_against_stopped_workers_is_refused_in_part_and_exactly_the_acce
     api = start_api(queue_max_length=SMALL_BOUND)
     hour = hour_ago(2)
     pages = [f"example.com/burst/{index}" for index in range(400)]
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         responses = list(pool.map(lambda page: post_view(api, page, hour), pages))
     statuses = Counter(response.status_code for response in responses)
     assert set(statuses) <= {202, 503}, statuses
@@ -37,8 +38,10 @@ def test_a_burst_against_stopped_workers_is_refused_in_part_and_exactly_the_acce
     for response in responses:
         if response.status_code == 503:
             assert_overloaded(response)
-    # RabbitMQ's own bound held (a quorum queue may take one message past it).
-    assert all(depth <= SMALL_BOUND + 1 for name, depth in queue_depths(small).items() if not name.endswith(".dead")), queue_depths(small)
+    # RabbitMQ's own bound held. A quorum queue applies it approximately: messages already
+    # in flight when it fills are still taken, at most one per concurrent client here.
+    depths = {name: depth for name, depth in queue_depths(small).items() if not name.endswith(".dead")}
+    assert all(depth <= SMALL_BOUND + CLIENTS for depth in depths.values()), depths
 
     start_worker()
     accepted = {page for page, response in zip(pages, responses) if response.status_code == 202}

@@ -53,7 +53,8 @@ def test_the_app_user_is_refused_another_prefix(settings, app_url):
         assert refused(app_url, lambda channel: channel.queue_declare(f"{settings.queue_prefix}-other.p1", durable=True)) == ACCESS_REFUSED
         assert refused(app_url, lambda channel: channel.basic_get(queue)) == ACCESS_REFUSED
         assert refused(app_url, lambda channel: channel.queue_purge(queue)) == ACCESS_REFUSED
-        assert refused(app_url, lambda channel: channel.basic_publish(other.dead_exchange, "x", b"{}") or channel.basic_qos(prefetch_count=1)) == ACCESS_REFUSED
+        for exchange in (other.ingest_exchange, other.dead_exchange, ""):  # "": the default exchange routes to any queue by name
+            assert refused(app_url, lambda channel: channel.basic_publish(exchange, queue, b"{}") or channel.basic_qos(prefetch_count=1)) == ACCESS_REFUSED
     finally:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete_topology(other)
