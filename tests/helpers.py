@@ -56,7 +56,7 @@ class Process:
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
         env.update(settings.as_env())
         env["PYTHONPATH"] = str(ROOT)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the child's whole life
         self.popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
-from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.logging import fields
+from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
 from worker.buffer import Batch
 

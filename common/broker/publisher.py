@@ -9,7 +9,14 @@ from typing import Any, Callable, Iterator
 import pika
 import pika.spec
 
-from common.broker.connection import BrokerUnavailable, PublishRefused, blocking_connection, connection_parameters, is_transient, message_properties
+from common.broker.connection import (
+    BrokerUnavailable,
+    PublishRefused,
+    blocking_connection,
+    connection_parameters,
+    is_transient,
+    message_properties,
+)
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE

@@ -1,6 +1,7 @@
 """The version-1 partition-queue message: what producers may send and what workers accept."""
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -171,7 +172,7 @@ def test_new_message_ids_increase_across_milliseconds():
     ids = _ids_from_three_milliseconds()
     millis = [uuid.UUID(i).int >> 80 for i in ids]
     assert millis == sorted(millis)
-    for earlier, later in zip(ids, ids[1:]):
+    for earlier, later in itertools.pairwise(ids):
         if uuid.UUID(earlier).int >> 80 < uuid.UUID(later).int >> 80:
             assert earlier < later  # text order follows time order
             assert uuid.UUID(earlier).int < uuid.UUID(later).int
