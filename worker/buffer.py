@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Callable
 
-from common.messages import View
+from common.views import View, ViewCounts
 
-Key = tuple[str, int]  # page, start of the hour in Unix seconds
 ViewsOf = Callable[[Any], list[View]]
 _EPOCH_DAY = date(1970, 1, 1)
 
@@ -30,7 +29,7 @@ def _views_kept(source: Any) -> list[View]:
 class Batch:
     """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
 
-    counts: dict[Key, int]
+    counts: ViewCounts
     messages: dict[str, Any]  # id -> source of the message (what views_of recovers its views from)
     last_tag: int
     deliveries: int
@@ -43,7 +42,7 @@ class Batch:
     def views(self) -> int:
         return sum(self.counts.values())
 
-    def counts_without(self, message_ids: set[str]) -> dict[Key, int]:
+    def counts_without(self, message_ids: set[str]) -> ViewCounts:
         """The counts as if the messages with these ids had never arrived."""
         counts = dict(self.counts)
         for message_id in message_ids:
@@ -61,7 +60,7 @@ class Batch:
     def single(self, message_id: str) -> "Batch":
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
         source = self.messages[message_id]
-        counts: dict[Key, int] = {}
+        counts: ViewCounts = {}
         for page, hour, count in self.views_of(source):
             counts[(page, hour)] = counts.get((page, hour), 0) + count
         return Batch(counts, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
@@ -73,7 +72,7 @@ class CountBuffer:
     max_age_s: float
     clock: Callable[[], float] = time.monotonic
     views_of: ViewsOf = _views_kept  # without it the views themselves are the source kept
-    _counts: dict[Key, int] = field(default_factory=dict, init=False)
+    _counts: ViewCounts = field(default_factory=dict, init=False)
     _messages: dict[str, Any] = field(default_factory=dict, init=False)
     _by_queue: Counter = field(default_factory=Counter, init=False)
     _deliveries: int = field(default=0, init=False)

@@ -10,8 +10,7 @@ import pytest
 
 from common.messages import (
     FORMAT_VERSION,
-    MAX_COUNT,
-    MAX_PAGE_LENGTH,
+    MAX_MESSAGE_COUNT,
     MalformedMessage,
     Message,
     decode,
@@ -19,6 +18,7 @@ from common.messages import (
     idempotent_message_id,
     new_message_id,
 )
+from common.views import MAX_PAGE_LENGTH
 
 GOOD_ID = "0190f1c2-7a3b-7c4d-9e8f-0123456789ab"
 HOUR = 1752660000  # 2025-07-16T10:00:00Z
@@ -34,7 +34,7 @@ _MISSING = object()
 
 
 def test_encode_decode_round_trip():
-    views = [("example.com/a", HOUR, 5), ("例え.jp/ページ", HOUR + 3600, 1), ('quote"and\\slash', 0, MAX_COUNT)]
+    views = [("example.com/a", HOUR, 5), ("例え.jp/ページ", HOUR + 3600, 1), ('quote"and\\slash', 0, MAX_MESSAGE_COUNT)]
     assert decode(encode(GOOD_ID, views)) == Message(id=GOOD_ID, views=views)
 
 
@@ -87,9 +87,9 @@ BAD_BODIES = [
     ("entry-of-two", body(views=[["p", HOUR]]), r"views\[0\] must be \[page, unix_seconds, count\]"),
     ("entry-of-four", body(views=[["p", HOUR, 1, 1]]), r"views\[0\] must be \[page, unix_seconds, count\]"),
     ("second-entry-bad", body(views=[["p", HOUR, 1], "x"]), r"views\[1\] must be"),
-    ("empty-page", body(views=[["", HOUR, 1]]), r"views\[0\]: page must be a string of 1 to 2048"),
-    ("page-too-long", body(views=[["x" * (MAX_PAGE_LENGTH + 1), HOUR, 1]]), r"views\[0\]: page must be a string"),
-    ("page-with-nul", body(views=[["a\x00b", HOUR, 1]]), r"views\[0\]: page must be a string .* without NUL"),
+    ("empty-page", body(views=[["", HOUR, 1]]), r"views\[0\]: page must not be empty"),
+    ("page-too-long", body(views=[["x" * (MAX_PAGE_LENGTH + 1), HOUR, 1]]), r"views\[0\]: page has 2049 characters; at most 2048"),
+    ("page-with-nul", body(views=[["a\x00b", HOUR, 1]]), r"views\[0\]: page must not contain the NUL character"),
     ("page-number", body(views=[[7, HOUR, 1]]), r"views\[0\]: page must be a string"),
     ("seconds-float", body(views=[["p", float(HOUR), 1]]), r"views\[0\]: unix_seconds must be an integer"),
     ("seconds-string", body(views=[["p", str(HOUR), 1]]), r"views\[0\]: unix_seconds must be an integer"),
@@ -102,7 +102,7 @@ BAD_BODIES = [
     ("count-negative", body(views=[["p", HOUR, -1]]), r"views\[0\]: count must be an integer from 1"),
     ("count-zero", body(views=[["p", HOUR, 0]]), r"views\[0\]: count must be an integer from 1"),
     ("count-null", body(views=[["p", HOUR, None]]), r"views\[0\]: count must be an integer from 1"),
-    ("count-over-max", body(views=[["p", HOUR, MAX_COUNT + 1]]), r"views\[0\]: count must be an integer from 1 to 1000000000000"),
+    ("count-over-max", body(views=[["p", HOUR, MAX_MESSAGE_COUNT + 1]]), r"views\[0\]: count must be an integer from 1 to 1000000000000"),
 ]
 
 
@@ -113,7 +113,7 @@ def test_decode_rejects_with_a_useful_reason(raw, reason):
 
 
 def test_count_of_exactly_max_count_is_accepted():
-    assert decode(body(views=[["p", HOUR, MAX_COUNT]])).views == [("p", HOUR, MAX_COUNT)]
+    assert decode(body(views=[["p", HOUR, MAX_MESSAGE_COUNT]])).views == [("p", HOUR, MAX_MESSAGE_COUNT)]
 
 
 @pytest.mark.parametrize(
