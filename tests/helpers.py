@@ -130,7 +130,7 @@ def views_by_page_hour(engine: Engine) -> dict[tuple[str, datetime], int]:
 
 
 def queue_depths(settings: Settings) -> dict[str, int]:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         names = [topology.partition_queue(p) for p in range(settings.num_partitions)] + [topology.dead_queue]
         return {name: admin.message_count(name) if admin.queue_exists(name) else 0 for name in names}
