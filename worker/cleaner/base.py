@@ -83,11 +83,6 @@ def _retry_unless_lock_timeout(error: BaseException) -> bool:
     return db.is_transient(error) and not is_lock_timeout(error)
 
 
-def describe(error: BaseException) -> str:
-    message = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return message[0] if message else type(error).__name__
-
-
 class CleanerBase:
     """What every step uses: settings, engine, clock, stop flag, short transactions with lock timeouts."""
 
