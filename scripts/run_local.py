@@ -49,7 +49,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"run: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    structured_logging.configure(settings.log_level)
+    structured_logging.configure(settings.log_level, settings.log_format)
     db.ensure_database(settings.database_url)
     db.migrate(settings.database_url)
 
