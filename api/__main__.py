@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
-from api import create_app
+from api import create_app, metrics
 from common import process
 from common.config import Settings
 from common.logging import FORMATTERS
@@ -20,7 +20,7 @@ class GunicornApp(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        for name, value in gunicorn_options(self.settings).items():
+        for name, value in {**gunicorn_options(self.settings), **metrics.gunicorn_hooks()}.items():
             self.cfg.set(name, value)
 
     def load(self) -> Any:
@@ -69,7 +69,9 @@ def _gunicorn_logging(level: str, log_format: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    GunicornApp(process.start("api")).run()
+    settings = process.start("api")
+    with metrics.multiprocess_directory():
+        GunicornApp(settings).run()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import threading
 from common import process
 from common.db import make_engine
 from common.logging import fields
+from worker import metrics
 from worker.consumer import Consumer
 from worker.store import Store
 
@@ -26,6 +27,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    metrics.serve(settings)
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
     try:
         clean = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()

@@ -32,6 +32,7 @@ from common.config import Settings
 from common.logging import fields
 from common.messages import MalformedMessage, decode
 from common.retry import call_with_retry
+from worker import metrics
 from worker.buffer import CountBuffer
 from worker.flusher import Flusher, Written
 from worker.store import Applied, Store
@@ -131,6 +132,7 @@ class Consumer:
         self._session = session
         self._generation += 1
         self._unacked.clear()
+        metrics.session_lost()
         log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
         return session
 
@@ -156,12 +158,14 @@ class Consumer:
         return True
 
     def _on_delivery(self, delivery: Delivery) -> None:
+        metrics.consumed.inc()
         try:
             message = decode(delivery.body)
         except MalformedMessage as exc:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
-        self._buffer.add(message.id, message.views, delivery.tag, delivery, delivery.queue)
+        added = self._buffer.add(message.id, message.views, delivery.tag, delivery, delivery.queue)
+        metrics.received(delivery, message.views if added else [])
         self._unacked[delivery.queue] += 1
         # A queue whose prefetch window is full sends nothing more until we acknowledge:
         # holding the buffer longer would only add latency.
@@ -180,6 +184,7 @@ class Consumer:
 
     def _acknowledge_written(self, session: ConsumerSession) -> None:
         for written in self._flusher.completed():
+            metrics.released(written.batch.views)
             if written.generation != self._generation:
                 continue  # from a connection that is gone: its messages come back and are skipped by id
             if written.error is not None:
@@ -187,6 +192,7 @@ class Consumer:
             for delivery, reason in written.rejected:
                 self._dead_letter(delivery, reason)
             session.ack_through(written.batch.last_tag)
+            metrics.acknowledged(written.batch.last_tag)
             self._unacked.subtract(written.batch.by_queue)
             self._record(written)
 
@@ -194,6 +200,7 @@ class Consumer:
         applied = written.applied
         assert applied is not None
         self.stats.record(applied, written.batch.deliveries)
+        metrics.flushed(applied, written.batch.by_queue)
         log.debug(
             "flushed",
             extra=fields(deliveries=written.batch.deliveries, messages=applied.messages, duplicates=applied.duplicates, rows=applied.rows, views=applied.views),
@@ -203,10 +210,12 @@ class Consumer:
         assert self._session is not None
         self._session.dead_letter(delivery, reason)
         self.stats.dead_lettered += 1
+        metrics.dead_lettered.inc()
         log.warning("dead-lettered a message", extra=fields(queue=delivery.queue, tag=delivery.tag, reason=reason[:300]))
 
     def _forget_buffer(self, why: str) -> None:
         dropped = self._buffer.drain()
+        metrics.released(dropped.views)
         log.warning(
             "lost the broker connection; reconnecting",
             extra=fields(reason=why, unacknowledged_dropped=dropped.deliveries, batches_in_flight=self._flusher.pending),

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from common import db
 from common.logging import fields
 from common.retry import call_with_retry
+from worker import metrics
 from worker.buffer import Batch
 from worker.store import Applied, Store, is_data_error
 
@@ -108,7 +109,8 @@ class Flusher:
     def _apply(self, batch: Batch, written: Written) -> Applied:
         written.rejected = []
         try:
-            return self._store.apply(batch)
+            with metrics.flush_duration.time():
+                return self._store.apply(batch)
         except DBAPIError as exc:
             if not is_data_error(exc):
                 raise
