@@ -24,6 +24,8 @@ from common.config import SETTINGS, ConfigError, Settings, environment, read_env
 from common.logging import fields  # noqa: E402
 from common.partitioning import format_partition_spec, split_evenly  # noqa: E402
 
+DEFAULT_WORKER_METRICS_PORT = 9101  # worker/metrics.py DEFAULT_PORT; not imported, to keep prometheus_client out of this supervisor
+
 log = logging.getLogger("run")
 STOP_TIMEOUT_S = 40
 
@@ -43,6 +45,13 @@ def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return child
 
 
+def _worker_metrics_port(settings: Settings, index: int) -> str:
+    """Each worker its own metrics port: 9101, 9102, ... (METRICS_PORT empty), METRICS_PORT + index, or 0 (off)."""
+    if settings.metrics_port == 0:
+        return "0"
+    return str((settings.metrics_port or DEFAULT_WORKER_METRICS_PORT) + index)
+
+
 def main() -> int:
     try:
         settings, env = load_settings()
@@ -56,14 +65,14 @@ def main() -> int:
     base_env = {**env, **settings.as_env(), "PYTHONPATH": str(ROOT)}
     children = {"api": start("api", ["-m", "api"], base_env)}
     for index, group in enumerate(split_evenly(settings.worker_partitions, settings.workers)):
-        worker_env = {**base_env, "WORKER_PARTITIONS": format_partition_spec(group)}
+        worker_env = {**base_env, "WORKER_PARTITIONS": format_partition_spec(group), "METRICS_PORT": _worker_metrics_port(settings, index)}
         children[f"worker-{index} ({format_partition_spec(group)})"] = start(f"worker-{index}", ["-m", "worker"], worker_env)
-    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], base_env)
+    children["cleaner"] = start("cleaner", ["-m", "worker.cleaner"], base_env)  # METRICS_PORT empty: 9100
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("running; Ctrl-C stops everything", extra=fields(api=f"http://localhost:{settings.port}"))
+    log.info("running; Ctrl-C stops everything", extra=fields(api=f"http://localhost:{settings.port}", metrics=f"http://localhost:{settings.port}/metrics"))
 
     failed = None
     while not stop.wait(0.5):

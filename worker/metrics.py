@@ -29,14 +29,14 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from common.broker.stats import QueueStatsUnavailable, queue_stats
 from common.config import Settings
 from common.logging import fields
 from common.partitioning import queue_name
-from common.queue_stats import QueueStatsUnavailable, queue_stats
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ FLUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 
 disable_created_metrics()  # *_created series: noise on a dashboard
 registry = CollectorRegistry()
+ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files of this process
 _r = registry
 consumed = Counter("pageviews_worker_messages_consumed_total", "Messages delivered to this worker (each delivery, redeliveries included)", registry=_r)
 views_flushed = Counter("pageviews_worker_views_flushed_total", "Views added to page_views by committed flushes", registry=_r)
@@ -153,7 +154,7 @@ def start_endpoint(chosen: CollectorRegistry, port: int | None, default: int, pr
 
 def received(delivery: Any, views: list) -> None:
     """A decoded delivery; `views` are the ones it added to the buffer (none for a repeat within the batch)."""
-    held.add(delivery.tag, delivery.queue, getattr(delivery, "timestamp", None))
+    held.add(delivery.tag, delivery.queue, delivery.timestamp)
     views_buffered.inc(sum(view[2] for view in views))
 
 

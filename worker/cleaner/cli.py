@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from common import process
 from common.db import make_engine
 from common.logging import fields
+from worker.cleaner import metrics
 from worker.cleaner.base import describe
 from worker.cleaner.cleaner import Cleaner
 
@@ -20,10 +21,12 @@ log = logging.getLogger("worker.cleaner")
 def run_logging_failure(cleaner: Cleaner) -> bool:
     """One run; a database failure is logged (the next run tries again) and returns False."""
     try:
-        cleaner.run()
+        report = cleaner.run()
     except SQLAlchemyError as exc:
         log.error("cleaner run failed", extra=fields(error=describe(exc)))
+        metrics.run_failed()
         return False
+    metrics.run_done(report)
     return True
 
 
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = process.start("cleaner", once=args.once)
     stop = threading.Event()
     stop_on_signals(stop)
+    if not args.once:  # a run from cron is over before anything could scrape it
+        metrics.serve(settings)
     engine = make_engine(settings.database_url, application_name="pageviews-cleaner", pool_size=2)
     try:
         cleaner = Cleaner(settings, engine, stop=stop)

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Sequence
 from urllib.parse import quote, unquote, urlsplit
 
-from common.broker import BrokerAdmin
+from common.broker.admin import BrokerAdmin
+from common.logging import fields
+
+log = logging.getLogger(__name__)
 
 MANAGEMENT_PORTS = {"amqp": 15672, "amqps": 15671}
 TIMEOUT_S = 2.0
@@ -54,8 +58,10 @@ def from_management(amqp_url: str, queues: Sequence[str], timeout: float = TIMEO
         url = f"{base}/api/queues/{vhost}/{quote(queue, safe='')}?columns=messages_ready,messages_unacknowledged,consumers"
         with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=timeout) as response:
             body = json.load(response)
-        # A queue just declared may not have been sampled yet: its counts are absent, i.e. 0.
-        stats[queue] = QueueStats(body.get("messages_ready", 0), body.get("messages_unacknowledged", 0), body.get("consumers", 0), "management")
+        if not isinstance(body, dict) or not {"messages_ready", "messages_unacknowledged", "consumers"} <= set(body):
+            # A queue the broker has not sampled yet has no counts (and `columns` then gives []).
+            raise ValueError(f"the management API has no counts for {queue} yet")
+        stats[queue] = QueueStats(body["messages_ready"], body["messages_unacknowledged"], body["consumers"], "management")
     return stats
 
 
@@ -69,6 +75,7 @@ def queue_stats(amqp_url: str, queues: Sequence[str]) -> dict[str, QueueStats]:
     try:
         return from_management(amqp_url, queues)
     except (OSError, ValueError, urllib.error.URLError) as management_error:
+        log.debug("queue stats over AMQP", extra=fields(reason=str(management_error)))
         try:
             return from_amqp(amqp_url, queues)
         except Exception as amqp_error:  # noqa: BLE001 - both sources failed: say why for each
