@@ -23,8 +23,7 @@ from common import logging as structured_logging  # noqa: E402
 from common.config import SETTINGS, ConfigError, Settings, environment, read_env_file  # noqa: E402
 from common.logging import fields  # noqa: E402
 from common.partitioning import format_partition_spec, split_evenly  # noqa: E402
-
-DEFAULT_WORKER_METRICS_PORT = 9101  # worker/metrics.py DEFAULT_PORT; not imported, to keep prometheus_client out of this supervisor
+from worker.metrics import DEFAULT_PORT as DEFAULT_WORKER_METRICS_PORT  # noqa: E402
 
 log = logging.getLogger("run")
 STOP_TIMEOUT_S = 40
