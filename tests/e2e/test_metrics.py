@@ -112,3 +112,25 @@ def test_every_rabbitmq_metric_on_the_dashboard_and_in_the_alerts_is_exported(se
     used = {name: where for name, where in names_used().items() if name.startswith("rabbitmq_")}
     missing = {name: sorted(where) for name, where in used.items() if name not in exported}
     assert not missing, f"not exported by rabbitmq_prometheus: {missing}"
+
+
+def test_views_held_and_their_age_show_while_the_database_is_unreachable(settings, start_api, start_worker):
+    """A worker whose DATABASE_URL points at a closed port keeps its deliveries: buffered views, freshness and depth show them."""
+    api = start_api()
+    port = free_port()
+    closed = settings.database_url.replace(f":{urlsplit(settings.database_url).port}/", f":{free_port()}/")
+    start_worker(metrics_port=port, database_url=closed)
+    url = f"http://127.0.0.1:{port}/metrics"
+    wait_for(lambda: scrape(url), what="the worker's metrics endpoint")
+    for page in ("example.com/x", "example.com/y", "example.com/z"):
+        assert api.post("/page-views/multi", {page: {hour_ago(1): 4}}).status_code == 202
+
+    def holding() -> dict | None:
+        samples = scrape(url)
+        held = value(samples, "pageviews_worker_views_buffered") == 12 and value(samples, "pageviews_oldest_unflushed_view_age_seconds") >= 2
+        # Delivered and unacknowledged: still in the queues (the management API samples every 5 s).
+        queued = value(samples, "pageviews_queue_depth_messages") == 3
+        return samples if held and queued else None
+
+    samples = wait_for(holding, timeout=30, what="12 views in 3 messages held for 2 s")
+    assert value(samples, "pageviews_worker_views_flushed_total") == 0
