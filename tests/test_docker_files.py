@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from functools import cache
 from itertools import takewhile
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from common.partitioning import parse_partition_spec
+from tests.helpers import installed_tool
 from tests.test_settings import CODE_SECTION, IMAGES_SECTION, config_env_sections
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,10 +114,7 @@ def _image_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compose() -> str:
-    path = shutil.which("docker-compose")
-    if path is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose; .ci/run does it)")
-    return path
+    return installed_tool("docker-compose", "docker-compose")
 
 
 def _run_compose(compose: str, *args: str) -> subprocess.CompletedProcess[str]:

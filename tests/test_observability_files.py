@@ -8,13 +8,13 @@ JSON checks always run. That every metric used here exists: tests/e2e/test_metri
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import installed_tool
 from tests.observability import ALERTS, DASHBOARD, PROMETHEUS_CONFIG, ROOT, _dashboard_expressions, alert_rules
 from tests.test_settings import code_settings
 
@@ -25,10 +25,7 @@ REQUIRED_ALERTS = {"PageviewsLagGrowing", "PageviewsNoFlushWhileQueued", "Pagevi
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.skip("promtool is not installed (apt-get install prometheus; scripts/install-system-packages.sh does it)")
-    return path
+    return installed_tool("promtool", "prometheus")
 
 
 def _promtool(promtool: str, *args: str) -> None:

@@ -43,10 +43,17 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 9101
 FLUSH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-disable_created_metrics()  # *_created series: noise on a dashboard
-registry = CollectorRegistry()
-ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files of this process
-_r = registry
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry for one process's metrics, with the process's own memory, CPU and open files."""
+    disable_created_metrics()  # *_created series: noise on a dashboard
+    created = CollectorRegistry()
+    ProcessCollector(registry=created)
+    return created
+
+
+registry = _r = process_registry()
 consumed = Counter("pageviews_worker_messages_consumed_total", "Messages delivered to this worker (each delivery, redeliveries included)", registry=_r)
 views_flushed = Counter("pageviews_worker_views_flushed_total", "Views added to page_views by committed flushes", registry=_r)
 rows_flushed = Counter("pageviews_worker_rows_flushed_total", "(page, hour) rows written by committed flushes", registry=_r)

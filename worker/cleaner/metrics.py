@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram
 
 from common.config import Settings
 from worker.cleaner.base import RunReport
-from worker.metrics import start_endpoint
+from worker.metrics import process_registry, start_endpoint
 
 DEFAULT_PORT = 9100
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
-disable_created_metrics()
-registry = CollectorRegistry()
-ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files of this process
-_r = registry
+registry = _r = process_registry()
 runs = Counter("pageviews_cleaner_runs_total", "Cleaner runs, by result (ok or failed)", ["result"], registry=_r)
 rows_compacted = Counter("pageviews_cleaner_rows_compacted_total", "Shard rows merged by compaction (rows before the merge)", registry=_r)
 partitions_created = Counter("pageviews_cleaner_partitions_created_total", "Day partitions created ahead", registry=_r)
