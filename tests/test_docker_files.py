@@ -167,8 +167,8 @@ def _command(service: Block) -> tuple[str, ...]:
 
 
 def _app_services(services: dict[str, Block]) -> dict[str, Block]:
-    """The services built from this repository's Dockerfile."""
-    return {name: service for name, service in services.items() if service.get("build") is not None}
+    """The services built from this repository's Dockerfile (not docker/postgres's)."""
+    return {name: service for name, service in services.items() if service.scalar("image") == "pageviews:local"}
 
 
 def _running(services: dict[str, Block], command: tuple[str, ...]) -> dict[str, Block]:
