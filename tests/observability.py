@@ -40,7 +40,7 @@ def names_exported(samples: Samples) -> set[str]:
     return {name for name, _labels in samples}
 
 
-def _dashboard_expressions() -> Iterator[str]:
+def dashboard_expressions() -> Iterator[str]:
     def walk(node: Any) -> Iterator[str]:
         if isinstance(node, dict):
             for key, item in node.items():
@@ -63,7 +63,7 @@ def alert_rules() -> list[dict[str, Any]]:
 def names_used() -> dict[str, set[str]]:
     """Metric names in the dashboard's and the alert rules' expressions -> where they are used."""
     used: dict[str, set[str]] = {}
-    sources = [("dashboard", expr) for expr in _dashboard_expressions()] + [(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()]
+    sources = [("dashboard", expr) for expr in dashboard_expressions()] + [(f"alert {rule['alert']}", rule["expr"]) for rule in alert_rules()]
     for where, expr in sources:
         for name in METRIC_NAME.findall(expr):
             used.setdefault(name, set()).add(where)

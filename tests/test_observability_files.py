@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.helpers import installed_tool
-from tests.observability import ALERTS, DASHBOARD, PROMETHEUS_CONFIG, ROOT, _dashboard_expressions, alert_rules
+from tests.observability import ALERTS, DASHBOARD, PROMETHEUS_CONFIG, ROOT, dashboard_expressions, alert_rules
 from tests.test_settings import code_settings
 
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -56,7 +56,7 @@ def test_each_alert_fires_on_its_situation_and_not_otherwise(promtool: str) -> N
 
 def test_every_dashboard_expression_is_promql(promtool: str, tmp_path: Path) -> None:
     # promtool parses a recording rule's expression like any query: a syntax error names it.
-    rules = [{"record": f"dashboard:expr_{index}", "expr": expr} for index, expr in enumerate(_dashboard_expressions())]
+    rules = [{"record": f"dashboard:expr_{index}", "expr": expr} for index, expr in enumerate(dashboard_expressions())]
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
     _promtool(promtool, "check", "rules", str(path))
