@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, errors, health, ingest, openapi, ratelimit, report
+from api import auth, errors, health, ingest, metrics, openapi, ratelimit, report
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -12,12 +12,13 @@ from common.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    structured_logging.configure(settings.log_level)
+    structured_logging.configure(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["pageviews"] = Services(settings)
     errors.register(app)
+    metrics.register(app)
     auth.install(app, settings)
     ratelimit.install(app, settings)  # applied to /page-views/beacon with @ratelimit.rate_limited(key=client_ip)
     # Every read endpoint: blueprints serving /pages and /sites are named here too.

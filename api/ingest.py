@@ -7,6 +7,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api import metrics
 from api.auth import INGEST, requires
 from api.errors import ApiError
 from api.publishing import IngestRequest, split_by_partition
@@ -15,7 +16,6 @@ from api.validation import (
     Invalid,
     Problem,
     TimestampRules,
-    ViewCounts,
     idempotency_key_problem,
     parse_json_object,
     validate_multi,
@@ -23,6 +23,7 @@ from api.validation import (
 )
 from common.broker import BrokerUnavailable, Overloaded, PublishTimeout
 from common.timeutil import utc_now
+from common.views import ViewCounts
 
 bp = Blueprint("ingest", __name__)
 
@@ -50,7 +51,9 @@ def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) ->
     key = _idempotency_key()
     counts = validate(body, TimestampRules(now=utc_now(), retention_days=svc.settings.retention_days))
     _publish(svc, IngestRequest(split_by_partition(counts, svc.settings.num_partitions), key), started)
-    return jsonify(accepted=sum(counts.values())), 202
+    accepted = sum(counts.values())
+    metrics.accepted(accepted)
+    return jsonify(accepted=accepted), 202
 
 
 def _json_body() -> dict[str, Any]:
@@ -88,9 +91,9 @@ def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
     full = publisher.refusals.refusing([svc.topology.partition_queue(partition) for partition in ingest.by_partition])
     if full:
         raise ApiError.overloaded(f"{Overloaded(full)}; nothing of this request was stored; {_RETRY_LATER}")
-    confirmation = publisher.submit(ingest)
     try:
-        confirmation.wait(timeout=started + timeout_s - time.monotonic())
+        with metrics.confirm_timer():
+            publisher.submit(ingest).wait(timeout=started + timeout_s - time.monotonic())
     except Overloaded as exc:
         raise ApiError.overloaded(f"{exc}; {_RETRY_ADVICE}") from None
     except PublishTimeout:

@@ -279,4 +279,4 @@ def _sentinel_pages(prefix: str, num_partitions: int) -> list[str]:
 
 
 def _topology(settings: Settings) -> Topology:
-    return Topology(settings.queue_prefix, settings.num_partitions)
+    return Topology.from_settings(settings)

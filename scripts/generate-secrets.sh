@@ -5,7 +5,7 @@
 # its passwords are already in the broker's and the database's volumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NAMES=(RABBITMQ_DEFAULT_PASS RABBITMQ_APP_PASS POSTGRES_PASSWORD API_DB_PASSWORD WORKER_DB_PASSWORD CLEANER_DB_PASSWORD)
+NAMES=(RABBITMQ_DEFAULT_PASS RABBITMQ_APP_PASS POSTGRES_PASSWORD API_DB_PASSWORD WORKER_DB_PASSWORD CLEANER_DB_PASSWORD GRAFANA_ADMIN_PASSWORD)
 if [[ -e secrets.env ]]; then
     echo "secrets.env exists; keeping it (load it with: . ./secrets.env)" >&2
     exit 0

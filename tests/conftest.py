@@ -52,7 +52,7 @@ def _queue_prefix(test_name: str) -> str:
 
 
 def _delete_topology(settings: Settings) -> None:
-    topology = Topology(settings.queue_prefix, settings.num_partitions)
+    topology = Topology.from_settings(settings)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete_topology(topology)
@@ -85,6 +85,7 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
             "BROKER_MANAGEMENT_URL": backend.management_url,
+            "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
         }
     )
     # As in a deployment: the partition queues' policy (bounds, delivery limit) is in place

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pika.exceptions
 
 from common.logging import fields
 from common.partitioning import queue_name
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,11 @@ class Topology:
 
     prefix: str
     num_partitions: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        """The topology QUEUE_PREFIX and NUM_PARTITIONS describe (DELIVERY_LIMIT is in the policy)."""
+        return cls(settings.queue_prefix, settings.num_partitions)
 
     def partition_queue(self, partition: int) -> str:
         return queue_name(self.prefix, partition)
@@ -75,8 +83,8 @@ class Topology:
             channel.queue_declare(queue, durable=True, arguments=self.partition_arguments())
             return channel
         except pika.exceptions.ChannelClosedByBroker as exc:
-            if exc.reply_code != PRECONDITION_FAILED:
-                raise
+            if exc.reply_code != PRECONDITION_FAILED or "'x-delivery-limit'" not in exc.reply_text:
+                raise  # any other difference is a queue that is not what this system expects
             # Declared by an older version with x-delivery-limit as an argument. It works
             # as it is: the policy's delivery-limit applies where it is smaller (RabbitMQ
             # uses the smaller of the two). README, Backpressure: moving over.
