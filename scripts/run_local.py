@@ -23,8 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import db  # noqa: E402
-from common import db_roles  # noqa: E402
+from common import db, db_roles  # noqa: E402
 from common import logging as structured_logging  # noqa: E402
 from common.config import SETTINGS, ConfigError, Settings, environment, read_env_file  # noqa: E402
 from common.logging import fields  # noqa: E402

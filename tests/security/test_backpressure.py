@@ -44,7 +44,7 @@ def test_a_burst_against_stopped_workers_is_refused_in_part_and_exactly_the_acce
     assert all(depth <= SMALL_BOUND + CLIENTS for depth in depths.values()), depths
 
     start_worker()
-    accepted = {page for page, response in zip(pages, responses) if response.status_code == 202}
+    accepted = {page for page, response in zip(pages, responses, strict=True) if response.status_code == 202}
     wait_for(lambda: total_views(engine) == len(accepted), timeout=30, what=f"{len(accepted)} accepted views counted")
     wait_for(lambda: not any(queue_depths(small).values()), what="empty queues")
     counted = views_by_page_hour(engine)

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis import checks
 from sqlalchemy import text
 
