@@ -6,6 +6,10 @@ per page and hour however many messages carried it. For each message only its so
 that finds some ids already applied recovers their views with `views_of` to take them out.
 Keeping decoded views (about four times the size of the JSON) made a worker under heavy
 multi-view traffic grow to hundreds of megabytes.
+
+Visitor ids (message format v2) are collected per (page, hour) as a set; the store turns
+each set into a sketch. Unlike counts they need no exactly-once care: adding a visitor to
+a sketch twice changes nothing, so a duplicate message's visitors may stay in the batch.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ class Batch:
     """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
 
     counts: dict[Key, int]
+    visitors: dict[Key, set[int]]  # visitor ids per key, for keys that have any
     messages: dict[str, Any]  # id -> source of the message (what views_of recovers its views from)
     last_tag: int
     deliveries: int
@@ -47,7 +52,7 @@ class Batch:
         """The counts as if the messages with these ids had never arrived."""
         counts = dict(self.counts)
         for message_id in message_ids:
-            for page, hour, count in self.views_of(self.messages[message_id]):
+            for page, hour, count, *_visitor in self.views_of(self.messages[message_id]):
                 remaining = counts[(page, hour)] - count
                 if remaining:
                     counts[(page, hour)] = remaining
@@ -62,9 +67,20 @@ class Batch:
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
         source = self.messages[message_id]
         counts: dict[Key, int] = {}
-        for page, hour, count in self.views_of(source):
-            counts[(page, hour)] = counts.get((page, hour), 0) + count
-        return Batch(counts, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
+        visitors: dict[Key, set[int]] = {}
+        _collapse(self.views_of(source), counts, visitors)
+        return Batch(counts, visitors, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
+
+
+def _collapse(views: list[View], counts: dict[Key, int], visitors: dict[Key, set[int]]) -> None:
+    for view in views:
+        key = (view[0], view[1])
+        counts[key] = counts.get(key, 0) + view[2]
+        if len(view) == 4:
+            ids = visitors.get(key)
+            if ids is None:
+                ids = visitors[key] = set()
+            ids.add(view[3])  # type: ignore[misc]
 
 
 @dataclass
@@ -74,6 +90,7 @@ class CountBuffer:
     clock: Callable[[], float] = time.monotonic
     views_of: ViewsOf = _views_kept  # without it the views themselves are the source kept
     _counts: dict[Key, int] = field(default_factory=dict, init=False)
+    _visitors: dict[Key, set[int]] = field(default_factory=dict, init=False)
     _messages: dict[str, Any] = field(default_factory=dict, init=False)
     _by_queue: Counter = field(default_factory=Counter, init=False)
     _deliveries: int = field(default=0, init=False)
@@ -92,10 +109,7 @@ class CountBuffer:
             self._duplicates += 1
             return False
         self._messages[message_id] = views if source is None else source
-        counts = self._counts
-        for page, hour, count in views:
-            key = (page, hour)
-            counts[key] = counts.get(key, 0) + count
+        _collapse(views, self._counts, self._visitors)
         return True
 
     def __len__(self) -> int:
@@ -117,10 +131,10 @@ class CountBuffer:
 
     def drain(self) -> Batch:
         batch = Batch(
-            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates,
+            self._counts, self._visitors, self._messages, self._last_tag, self._deliveries, self._duplicates,
             self._first_added_at or 0.0, self._by_queue, self.views_of,
         )
-        self._counts, self._messages, self._by_queue = {}, {}, Counter()
+        self._counts, self._visitors, self._messages, self._by_queue = {}, {}, {}, Counter()
         self._deliveries = self._duplicates = 0
         self._first_added_at = None
         return batch
