@@ -10,15 +10,12 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
+
+from common.sql import INSERT_SALT, SELECT_SALT
 
 SALT_BYTES = 32
 KEEP_DAYS = 2  # today's salt, and yesterday's for a process whose clock is a little behind
-
-INSERT_SALT = text("INSERT INTO visitor_salts (day, salt) VALUES (:day, :salt) ON CONFLICT (day) DO NOTHING")
-SELECT_SALT = text("SELECT salt FROM visitor_salts WHERE day = :day")
-DELETE_OLD_SALTS = text("DELETE FROM visitor_salts WHERE day < :oldest_kept")
 
 
 class SaltStore:
@@ -31,7 +28,8 @@ class SaltStore:
             connection.execute(INSERT_SALT, {"day": day, "salt": os.urandom(SALT_BYTES)})
             return bytes(connection.execute(SELECT_SALT, {"day": day}).scalar_one())
 
-    def delete_old(self, today: date) -> int:
-        """Delete the salts of days before yesterday; returns how many."""
-        with self._engine.begin() as connection:
-            return connection.execute(DELETE_OLD_SALTS, {"oldest_kept": today - timedelta(days=KEEP_DAYS - 1)}).rowcount
+
+
+def oldest_salt_kept(today: date) -> date:
+    """Salts of days before this one are deleted (by the cleaner, common.sql.DELETE_OLD_SALTS)."""
+    return today - timedelta(days=KEEP_DAYS - 1)
