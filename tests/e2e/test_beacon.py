@@ -15,6 +15,11 @@ from typing import Callable
 import pytest
 import requests
 
+from api.visitors import visitor_id
+from common import messages
+from common.broker import BrokerAdmin, Topology
+from common.salts import SaltStore
+from tests.exactness import queue_of
 from tests.helpers import ApiProcess, queue_depths, total_views, total_visitors, wait_for
 
 BEACON = "/page-views/beacon"
@@ -244,3 +249,23 @@ def test_tracker_js_is_served_small_cached_and_conditional(settings, start_api):
     assert plain.status_code == 200 and "Content-Encoding" not in plain.headers and plain.headers["ETag"] != etag
     source = plain.text
     assert "document.cookie" not in source and "localStorage" not in source and "sessionStorage" not in source
+
+
+def test_ten_thousand_visitors_through_queue_worker_and_report_within_two_percent(settings, start_api, start_worker, engine):
+    """Ten thousand requests would take minutes on a shared machine, so this one starts at the queue:
+    the visitor ids the API would compute for 10,000 addresses, in version-2 messages of 500 views."""
+    api = start_api()
+    start_worker()
+    page, hour = "shop.example/", int(this_hour().timestamp())
+    salt = SaltStore(engine).salt_of(this_hour().date())
+    views = [(page, hour, 1, visitor_id(salt, "shop.example", f"10.0.{i // 256}.{i % 256}", BROWSER)) for i in range(10_000)]
+    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.declare(topology)
+        for start in range(0, len(views), 500):
+            message_id = messages.new_message_id()
+            admin.publish(queue_of(settings, page), messages.encode(message_id, views[start : start + 500]), message_id)
+    wait_for(lambda: total_views(engine, page) == 10_000, timeout=60, what="10,000 views")
+    reported = sum(row["u"] for row in report_of(api, page))
+    assert abs(total_visitors(engine, page) - 10_000) <= 200
+    assert abs(reported - 10_000) <= 200, reported
