@@ -23,6 +23,11 @@ def _detector() -> CrawlerDetect:
     return CrawlerDetect()
 
 
+def load() -> None:
+    """Compile the list now (create_app), not in the first visitor's request."""
+    _detector().is_crawler("Mozilla/5.0")
+
+
 def is_bot(user_agent: str | None) -> bool:
     if user_agent is None or not user_agent.strip():
         return True

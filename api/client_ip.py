@@ -15,6 +15,7 @@ Pure: no I/O.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -45,6 +46,7 @@ def _is_trusted(address: Address, trusted: tuple[Network, ...]) -> bool:
     return any(address in network for network in trusted)
 
 
+@functools.lru_cache(maxsize=4096)  # the same proxies and returning clients: parsing is a third of a beacon's own work
 def _address(text: str) -> Address | None:
     """An IP address from the spellings proxies use: `a.b.c.d`, `a.b.c.d:port`, `v6`, `[v6]`, `[v6]:port`."""
     text = text.strip()
