@@ -8,7 +8,6 @@ local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 local bench = dofile(here .. "common.lua")
 
 local threads = bench.collect_threads()
-
 local cdf, prefix
 local AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -20,16 +19,7 @@ function init(args)
   bench.reset_counters()
 end
 
-function delay()
-  return bench.delay_ms()
-end
-
-function request()
-  if bench.past_deadline() then
-    return wrk.format("GET", "/health")
-  end
-  posts_sent = posts_sent + 1
-  local page = prefix .. (bench.zipf_rank(cdf) - 1)
+local function next_beacon()
   local client = math.random(0, 99999)
   local headers = {
     ["Content-Type"] = "text/plain;charset=UTF-8",
@@ -37,13 +27,7 @@ function request()
     ["Origin"] = "http://bench.example",
     ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(client / 65536), math.floor(client / 256) % 256, client % 256),
   }
-  return wrk.format("POST", "/page-views/beacon", headers, '{"url":"http://' .. page .. '"}')
+  return headers, '{"url":"http://' .. prefix .. (bench.zipf_rank(cdf) - 1) .. '"}'
 end
 
-function response(status, headers, body)
-  bench.count_response(status, body)
-end
-
-function done(summary, latency, requests)
-  bench.report(threads, summary, latency)
-end
+bench.install_posting("/page-views/beacon", next_beacon, threads)
