@@ -35,7 +35,6 @@ class Batch:
     """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
 
     counts: dict[Key, int]
-    visitors: dict[Key, set[int]]  # visitor ids per key, for keys that have any
     messages: dict[str, Any]  # id -> source of the message (what views_of recovers its views from)
     last_tag: int
     deliveries: int
@@ -43,6 +42,7 @@ class Batch:
     first_added_at: float = 0.0
     by_queue: Counter = field(default_factory=Counter)  # deliveries per queue, for the prefetch windows
     views_of: ViewsOf = _views_kept
+    visitors: dict[Key, set[int]] = field(default_factory=dict)  # visitor ids per key, for keys that have any
 
     @property
     def views(self) -> int:
@@ -69,7 +69,7 @@ class Batch:
         counts: dict[Key, int] = {}
         visitors: dict[Key, set[int]] = {}
         _collapse(self.views_of(source), counts, visitors)
-        return Batch(counts, visitors, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
+        return Batch(counts, {message_id: source}, self.last_tag, 1, views_of=self.views_of, visitors=visitors)
 
 
 def _collapse(views: list[View], counts: dict[Key, int], visitors: dict[Key, set[int]]) -> None:
@@ -131,8 +131,8 @@ class CountBuffer:
 
     def drain(self) -> Batch:
         batch = Batch(
-            self._counts, self._visitors, self._messages, self._last_tag, self._deliveries, self._duplicates,
-            self._first_added_at or 0.0, self._by_queue, self.views_of,
+            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates,
+            self._first_added_at or 0.0, self._by_queue, self.views_of, self._visitors,
         )
         self._counts, self._visitors, self._messages, self._by_queue = {}, {}, {}, Counter()
         self._deliveries = self._duplicates = 0
