@@ -18,7 +18,6 @@ import requests
 from api.visitors import visitor_id
 from common import messages
 from common.broker import BrokerAdmin, Topology
-from common.salts import SaltStore
 from tests.exactness import queue_of
 from tests.helpers import ApiProcess, queue_depths, total_views, total_visitors, wait_for
 
@@ -253,11 +252,13 @@ def test_tracker_js_is_served_small_cached_and_conditional(settings, start_api):
 
 def test_ten_thousand_visitors_through_queue_worker_and_report_within_two_percent(settings, start_api, start_worker, engine):
     """Ten thousand requests would take minutes on a shared machine, so this one starts at the queue:
-    the visitor ids the API would compute for 10,000 addresses, in version-2 messages of 500 views."""
+    the visitor ids the API would compute for 10,000 addresses, in version-2 messages of 500 views.
+    The salt is fixed, so the ids and the estimate are the same on every run: at 0.8 % standard
+    error a random salt would miss 2 % about once in 70 runs."""
     api = start_api()
     start_worker()
     page, hour = "shop.example/", int(this_hour().timestamp())
-    salt = SaltStore(engine).salt_of(this_hour().date())
+    salt = bytes(range(32))
     views = [(page, hour, 1, visitor_id(salt, "shop.example", f"10.0.{i // 256}.{i % 256}", BROWSER)) for i in range(10_000)]
     topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
     with BrokerAdmin(settings.amqp_url) as admin:
@@ -267,5 +268,6 @@ def test_ten_thousand_visitors_through_queue_worker_and_report_within_two_percen
             admin.publish(queue_of(settings, page), messages.encode(message_id, views[start : start + 500]), message_id)
     wait_for(lambda: total_views(engine, page) == 10_000, timeout=60, what="10,000 views")
     reported = sum(row["u"] for row in report_of(api, page))
-    assert abs(total_visitors(engine, page) - 10_000) <= 200
-    assert abs(reported - 10_000) <= 200, reported
+    estimated = total_visitors(engine, page)
+    assert abs(estimated - 10_000) <= 200, estimated  # 9,956 with this salt
+    assert reported == estimated
