@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, errors, health, ingest, metrics, openapi, ratelimit, report
+from api import auth, beacon, bots, errors, health, ingest, metrics, openapi, ratelimit, report, tracker
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -20,10 +20,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     metrics.register(app)
     auth.install(app, settings)
-    ratelimit.install(app, settings)  # applied to /page-views/beacon with @ratelimit.rate_limited(key=client_ip)
+    ratelimit.install(app, settings)  # BEACON_RATE_LIMIT, applied by @rate_limited on /page-views/beacon
     # Every read endpoint: blueprints serving /pages and /sites are named here too.
     auth.protect(app, auth.REPORT, report.bp.name)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(beacon.bp)
+    bots.load()
+    app.register_blueprint(tracker.bp)
     app.register_blueprint(report.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
