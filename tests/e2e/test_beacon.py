@@ -260,7 +260,7 @@ def test_ten_thousand_visitors_through_queue_worker_and_report_within_two_percen
     page, hour = "shop.example/", int(this_hour().timestamp())
     salt = bytes(range(32))
     views = [(page, hour, 1, visitor_id(salt, "shop.example", f"10.0.{i // 256}.{i % 256}", BROWSER)) for i in range(10_000)]
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         admin.declare(topology)
         for start in range(0, len(views), 500):
