@@ -131,7 +131,7 @@ class Consumer:
         self._session = session
         self._generation += 1
         self._unacked.clear()
-        log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
+        log.info("consuming", extra=fields(node=session.node, partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
         return session
 
     def _consume(self, session: ConsumerSession) -> bool:

@@ -1,11 +1,14 @@
 """Connecting to RabbitMQ: parameters, the errors callers see, short-lived connections."""
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
 import pika
 import pika.exceptions
+
+from common.config import split_urls
 
 HEARTBEAT_S = 30
 BLOCKED_CONNECTION_TIMEOUT_S = 10
@@ -29,7 +32,35 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (pika.exceptions.AMQPConnectionError, ConnectionLost, BrokerUnavailable, OSError))
 
 
-def connection_parameters(url: str) -> pika.URLParameters:
+def connection_parameters(urls: str) -> list[pika.URLParameters]:
+    """Parameters for every node the URL list names (AMQP_URL may list a cluster's nodes), shuffled.
+
+    pika's BlockingConnection takes the list and tries each node in turn. Shuffled on each
+    call, so that processes spread their connections over the nodes and, having lost one,
+    reconnect to any survivor rather than all to the same one.
+    """
+    candidates = [_node_parameters(url) for url in split_urls(urls)]
+    random.shuffle(candidates)
+    return candidates
+
+
+def connect_blocking(urls: str) -> tuple[pika.BlockingConnection, str]:
+    """A BlockingConnection to the first node that answers (in shuffled order), and that node's host:port."""
+    error: BaseException = pika.exceptions.AMQPConnectionError("no RabbitMQ URL to connect to")
+    for params in connection_parameters(urls):
+        try:
+            return pika.BlockingConnection(params), node_name(params)
+        except pika.exceptions.AMQPConnectionError as exc:  # refused, unreachable, timed out: the next node
+            error = exc
+    raise error
+
+
+def node_name(params: pika.ConnectionParameters) -> str:
+    """host:port of a node, for log lines."""
+    return f"{params.host}:{params.port}"
+
+
+def _node_parameters(url: str) -> pika.URLParameters:
     params = pika.URLParameters(url)
     params.heartbeat = HEARTBEAT_S
     params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
@@ -66,14 +97,14 @@ class as_connection_lost:
 
 
 class blocking_connection:
-    """A short-lived BlockingConnection as a context manager."""
+    """A short-lived BlockingConnection to any node of the URL list, as a context manager."""
 
-    def __init__(self, params: pika.URLParameters) -> None:
-        self._params = params
+    def __init__(self, urls: str) -> None:
+        self._urls = urls
         self._connection: pika.BlockingConnection | None = None
 
     def __enter__(self) -> pika.BlockingConnection:
-        self._connection = pika.BlockingConnection(self._params)
+        self._connection, _node = connect_blocking(self._urls)
         return self._connection
 
     def __exit__(self, *_exc: object) -> None:

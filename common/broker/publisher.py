@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 import pika
 import pika.spec
 
-from common.broker.connection import BrokerUnavailable, PublishRefused, blocking_connection, connection_parameters, is_transient, message_properties
+from common.broker.connection import BrokerUnavailable, PublishRefused, connection_parameters, is_transient, message_properties, node_name
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
@@ -101,7 +101,9 @@ class Publisher:
     """
 
     def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher") -> None:
-        self._params = connection_parameters(url)
+        self._url = url
+        self._nodes: list[pika.URLParameters] = []  # still to try in this round, in shuffled order
+        self._node = ""
         self._topology = topology
         self._compose = compose
         self._name = name
@@ -183,14 +185,22 @@ class Publisher:
         self._fail_pending(BrokerUnavailable("publisher stopped"))
 
     def _connect_and_serve(self) -> None:
-        """Run one connection until it closes; raise if it never became ready (so tenacity backs off)."""
-        with blocking_connection(self._params) as connection:
-            self._topology.declare(connection.channel())
+        """Run one connection until it closes; raise if it never became ready (so tenacity backs off).
+
+        Each attempt goes to the next node of the URL list: after losing a node of a
+        cluster, the first retry already goes elsewhere.
+        """
+        params = self._next_node()
+        declaring = pika.BlockingConnection(params)
+        try:
+            self._topology.declare(declaring)
+        finally:
+            declaring.close()
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
         connection = pika.SelectConnection(
-            self._params,
+            params,
             on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_connection_open_error,
             on_close_callback=self._on_connection_closed,
@@ -200,6 +210,13 @@ class Publisher:
         connection.ioloop.start()
         if not became_ready.is_set():
             raise self._open_error or BrokerUnavailable("connection closed before it was ready")
+
+    def _next_node(self) -> pika.URLParameters:
+        if not self._nodes:
+            self._nodes = connection_parameters(self._url)
+        params = self._nodes.pop()
+        self._node = node_name(params)
+        return params
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
@@ -220,7 +237,7 @@ class Publisher:
         self._returned.clear()
         self._became_ready.set()
         self._ready.set()
-        log.info("publisher connected", extra=fields(name=self._name))
+        log.info("publisher connected", extra=fields(name=self._name, node=self._node))
         if self._stopping.is_set():
             self._close_connection()
 
@@ -246,7 +263,7 @@ class Publisher:
         self._in_flight.clear()
         self._fail_pending(error)
         if was_ready:
-            log.warning("publisher disconnected", extra=fields(name=self._name, reason=why))
+            log.warning("publisher disconnected", extra=fields(name=self._name, node=self._node, reason=why))
 
     def _close_connection(self) -> None:
         if self._connection is not None and self._connection.is_open:
