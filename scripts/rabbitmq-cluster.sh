@@ -57,8 +57,8 @@ node_env() {
     export RABBITMQ_PID_FILE="$base/pid"
     export RABBITMQ_PLUGINS_EXPAND_DIR="$base/plugins-expand"
     # The CLI's own distribution ports, away from the range the machine's rabbitmqctl uses.
-    export RABBITMQ_CTL_DIST_PORT_MIN=$((35700 + PORT_BASE * 10))
-    export RABBITMQ_CTL_DIST_PORT_MAX=$((35799 + PORT_BASE * 10))
+    export RABBITMQ_CTL_DIST_PORT_MIN=35700
+    export RABBITMQ_CTL_DIST_PORT_MAX=35799
 }
 
 ctl() {
@@ -107,23 +107,33 @@ write_files() {
 launch() {
     local n=$1
     running "$n" && return 0
-    rm -f "$DIR/node$n/pid"  # left by a killed node; `wait` must see the new one
+    rm -f "$DIR/node$n/pid"  # left by a killed node; a new one is written at boot
     (
         node_env "$n"
         # setsid: the node outlives this shell and is not in the caller's process group.
+        # The launcher (rabbitmq-server's shell) lives exactly as long as the node.
         setsid "$BIN/rabbitmq-server" >>"$DIR/node$n/log/console.log" 2>&1 </dev/null &
+        echo $! >"$DIR/node$n/launcher.pid"
     )
 }
 
 await() {
     # The AMQP listener opens last in a node's boot, so a connection means the node is up.
     # (Cheaper than `rabbitmqctl await_startup`: each CLI call starts an Erlang VM, >1 s here.)
-    local n=$1 _
-    for _ in $(seq 1 1200); do
+    # RabbitMQ 3.10 nodes restarted at the same moment can fail their feature-flag sync with
+    # each other (`incompatible_feature_flags ... badmap`) and exit: such a node is started
+    # again, by then its peers are far enough along.
+    local n=$1 _ relaunched=0
+    for _ in $(seq 1 1800); do
         (: </dev/tcp/127.0.0.1/"$(amqp_port "$n")") 2>/dev/null && return 0
+        if ! kill -0 "$(cat "$DIR/node$n/launcher.pid" 2>/dev/null || echo 0)" 2>/dev/null; then
+            ((relaunched++ < 3)) || break
+            echo "rabbitmq-cluster: node $(node "$n") exited while starting; starting it again" >&2
+            launch "$n"
+        fi
         sleep 0.1
     done
-    die "node $(node "$n") did not start within 120 s; see $DIR/node$n/log/"
+    die "node $(node "$n") did not start; see $DIR/node$n/log/"
 }
 
 cmd_up() {
