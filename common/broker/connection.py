@@ -46,13 +46,28 @@ def connection_parameters(urls: str) -> list[pika.URLParameters]:
 
 def connect_blocking(urls: str) -> tuple[pika.BlockingConnection, str]:
     """A BlockingConnection to the first node that answers (in shuffled order), and that node's host:port."""
-    error: BaseException = pika.exceptions.AMQPConnectionError("no RabbitMQ URL to connect to")
+    failures = []
     for params in connection_parameters(urls):
         try:
-            return pika.BlockingConnection(params), node_name(params)
-        except pika.exceptions.AMQPConnectionError as exc:  # refused, unreachable, timed out: the next node
-            error = exc
-    raise error
+            return open_blocking(params), node_name(params)
+        except pika.exceptions.AMQPConnectionError as exc:  # refused, unreachable, unknown name: the next node
+            failures.append(str(exc))
+    raise pika.exceptions.AMQPConnectionError("no RabbitMQ node answered: " + "; ".join(failures))
+
+
+def open_blocking(params: pika.URLParameters) -> pika.BlockingConnection:
+    """A BlockingConnection to one node; a failure says which node and why."""
+    try:
+        return pika.BlockingConnection(params)
+    except (pika.exceptions.AMQPConnectionError, OSError) as exc:
+        raise pika.exceptions.AMQPConnectionError(f"{node_name(params)}: {_why(exc)}") from exc
+
+
+def _why(error: BaseException) -> str:
+    """A connection failure in a few words (pika wraps the cause in an exception whose str() is empty)."""
+    if isinstance(error, OSError) or not error.args:
+        return f"{type(error).__name__}: {error}"
+    return repr(error.args[0])
 
 
 def node_name(params: pika.ConnectionParameters) -> str:

@@ -3,19 +3,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import pika
 import pika.spec
 
-from common.broker.connection import BrokerUnavailable, PublishRefused, connection_parameters, is_transient, message_properties, node_name
+from common.broker.connection import (
+    BrokerUnavailable, PublishRefused, connection_parameters, is_transient, message_properties, node_name, open_blocking,
+)
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
 from common.retry import call_with_retry
 
 log = logging.getLogger(__name__)
+
+NACK_RESTART_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -117,6 +122,7 @@ class Publisher:
         self._in_flight: dict[int, _InFlight] = {}
         self._returned: set[str] = set()
         self._next_tag = 1
+        self._restarted_after_nack_at = float("-inf")
         self._open_error: BaseException | None = None
         self._became_ready = threading.Event()  # of the current connection; replaced on each connect
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -191,7 +197,7 @@ class Publisher:
         cluster, the first retry already goes elsewhere.
         """
         params = self._next_node()
-        declaring = pika.BlockingConnection(params)
+        declaring = open_blocking(params)
         try:
             self._topology.declare(declaring)
         finally:
@@ -323,6 +329,8 @@ class Publisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         acked = isinstance(method, pika.spec.Basic.Ack)
+        if not acked:
+            self._start_over_after_a_nack()
         for tag in self._confirmed_tags(method.delivery_tag, method.multiple):
             in_flight = self._in_flight.pop(tag)
             error = None
@@ -336,6 +344,22 @@ class Publisher:
                     submission.confirm_one()
                 else:
                     submission.fail(error)
+
+    def _start_over_after_a_nack(self) -> None:
+        """Drop the connection after a nack (at most once per NACK_RESTART_INTERVAL_S), so the next one is new.
+
+        A RabbitMQ 3.10 channel that first publishes to a quorum queue while the queue has
+        no leader (its leader's node just died) nacks every later message to that queue,
+        even once a new leader is elected; a new channel is acked (reproduced with
+        scripts/rabbitmq-cluster.sh: kill the node, publish from a channel opened on a
+        survivor before the election). The callers of nacked messages get a 503 as before.
+        """
+        now = time.monotonic()
+        if now - self._restarted_after_nack_at < NACK_RESTART_INTERVAL_S:
+            return
+        self._restarted_after_nack_at = now
+        log.warning("RabbitMQ refused a message; starting over on a new connection", extra=fields(name=self._name, node=self._node))
+        self._close_connection()
 
     def _confirmed_tags(self, delivery_tag: int, multiple: bool) -> Iterator[int]:
         if not multiple:

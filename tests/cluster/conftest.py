@@ -1,6 +1,8 @@
 """Fixtures of the cluster tests: each test brings up its own RabbitMQ cluster or PostgreSQL replica and removes it."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -9,11 +11,12 @@ from tests.cluster.clusters import PgReplica, RabbitCluster
 
 
 @pytest.fixture
-def rabbitmq_cluster(tmp_path_factory) -> Iterator[RabbitCluster]:
+def rabbitmq_cluster() -> Iterator[RabbitCluster]:
     why_not = RabbitCluster.available()
     if why_not:
         pytest.skip(why_not)
-    cluster = RabbitCluster(tmp_path_factory.mktemp("rabbitmq-cluster"))
+    # Not under pytest's tmp_path: other pytest runs on the machine prune old base folders.
+    cluster = RabbitCluster(Path(tempfile.mkdtemp(prefix="pageviews-rabbitmq-cluster-")))
     try:
         cluster.up()
         yield cluster
