@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError
 from api.errors import ApiError
 from api.services import services
 from api.validation import ReportQuery, validate_report_query
-from common.db import ReportDatabase, is_transient
+from common import db
+from common.db import ReportDatabase
 from common.sql import HOURLY_TOTALS
 from common.timeutil import format_utc, utc_now
 
@@ -34,6 +35,6 @@ def _hourly_totals(database: ReportDatabase, query: ReportQuery) -> dict[datetim
     try:
         return database.read(lambda connection: {hour: int(views) for hour, views in connection.execute(HOURLY_TOTALS, params)})
     except DBAPIError as exc:
-        if is_transient(exc):
+        if db.is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
         raise

@@ -23,6 +23,7 @@ class Delivery:
     redelivered: bool
     headers: dict = field(default_factory=dict)
     message_id: str | None = None
+    timestamp: int | None = None  # AMQP timestamp property (Unix seconds): when it was published, if the publisher said
 
 
 class ConsumerSession:
@@ -65,12 +66,13 @@ class ConsumerSession:
                 self._channel.basic_consume(queue, self._callback_for(queue))
             self._dead_channel = self._connection.channel()
             self._dead_channel.confirm_delivery()
+        log.info("consumer connected", extra=fields(node=self.node, queues=len(self._partitions)))
 
     def _callback_for(self, queue: str) -> Callable[..., None]:
         on_delivery = self._on_delivery
 
         def on_message(_channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-            on_delivery(Delivery(method.delivery_tag, body, queue, method.redelivered, properties.headers or {}, properties.message_id))
+            on_delivery(Delivery(method.delivery_tag, body, queue, method.redelivered, properties.headers or {}, properties.message_id, properties.timestamp))
 
         return on_message
 
