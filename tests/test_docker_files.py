@@ -358,9 +358,10 @@ def test_rabbitmq_enables_its_prometheus_plugin(rendered: dict) -> None:
     assert "rabbitmq_prometheus" in plugins and "rabbitmq_management" in plugins, plugins
 
 
-def test_observability_profile_adds_prometheus_and_grafana(rendered: dict) -> None:
+def test_observability_and_cluster_profiles_add_their_services_only(rendered: dict) -> None:
     profiled = {name: service["profiles"] for name, service in rendered["services"].items() if "profiles" in service}
-    assert profiled == {"prometheus": ["observability"], "grafana": ["observability"]}, profiled
+    expected = {"prometheus": ["observability"], "grafana": ["observability"], "rabbitmq-2": ["cluster"], "rabbitmq-3": ["cluster"]}
+    assert profiled == expected, profiled
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
