@@ -24,6 +24,7 @@ QUORUM_GROUP_SIZE = 3
 # older names `least-leaders` and `random` to `balanced`. An unknown value would silently
 # mean client-local, so the value is checked by tests/cluster (leaders on every node).
 LEADER_LOCATOR = "balanced"
+PLACEMENT_ARGUMENTS = ("x-quorum-initial-group-size", "x-queue-leader-locator")
 PRECONDITION_FAILED = 406
 
 
@@ -80,25 +81,27 @@ class Topology:
 
 
 def _declare_queue(connection: Any, channel: Any, queue: str, arguments: dict[str, Any]) -> Any:
-    """Declare a durable queue; keep one that exists with other arguments. Returns a channel still open.
+    """Declare a durable queue; accept one declared before the placement arguments existed. Returns a channel still open.
 
-    Queue arguments are fixed when a queue is created: a queue created by an older
-    version (say, before the replication arguments) answers a declare with different
-    arguments with 406 PRECONDITION_FAILED, which closes the channel. It still works as
-    it is, so it is used as it is, and the operator is told how to bring it up to date.
+    Queue arguments are fixed when a queue is created, and a declare with different ones
+    fails with 406 PRECONDITION_FAILED (closing the channel). The placement arguments
+    (replicas, leader locator) change where a queue lives, not how it behaves: a queue
+    created without them (by an older version) is declared again without them and used as
+    it is, and the operator is told how to replicate it. Any other difference still fails,
+    as configuration drift should (/ready names it).
     """
     try:
         channel.queue_declare(queue, durable=True, arguments=arguments)
         return channel
     except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != PRECONDITION_FAILED:
+        if exc.reply_code != PRECONDITION_FAILED or not any(f"'{name}'" in exc.reply_text for name in PLACEMENT_ARGUMENTS):
             raise
         reason = exc.reply_text
     channel = connection.channel()
-    channel.queue_declare(queue, passive=True)
+    channel.queue_declare(queue, durable=True, arguments={k: v for k, v in arguments.items() if k not in PLACEMENT_ARGUMENTS})
     log.warning(
-        "queue exists with other arguments; using it as it is (replicate it with `rabbitmq-queues grow`, "
-        "or delete it once empty to have it declared again)",
+        "queue was declared without the replication arguments; using it as it is (replicate it with "
+        "`rabbitmq-queues grow <node> all`, or delete it once empty to have it declared again)",
         extra=fields(queue=queue, reason=reason),
     )
     return channel
