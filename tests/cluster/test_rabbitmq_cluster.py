@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import pytest
 
