@@ -1,4 +1,4 @@
-"""GET /report: hourly views of one page, summed across shards, zero-filled."""
+"""GET /report: hourly views of one page, summed across shards, and its visitors (`u`), zero-filled."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -21,19 +21,23 @@ bp = Blueprint("report", __name__)
 def report() -> Response:
     svc = services()
     query = validate_report_query(request.args.to_dict(flat=False), utc_now())
-    totals = _hourly_totals(svc.report_db(), query)
+    totals = _hourly_totals(svc.report_db(), query)  # hour -> (views, visitors)
     hours = [query.start + timedelta(hours=offset) for offset in range(query.hours)]
     if query.descending:
         hours.reverse()
     if query.take is not None:
         hours = hours[: query.take]
-    return jsonify(data=[{"h": hour.hour, "v": totals.get(hour, 0), "t": format_utc(hour)} for hour in hours])
+    return jsonify(data=[_item(hour, *totals.get(hour, (0, 0))) for hour in hours])
 
 
-def _hourly_totals(database: ReportDatabase, query: ReportQuery) -> dict[datetime, int]:
+def _item(hour: datetime, views: int, visitors: int) -> dict:
+    return {"h": hour.hour, "v": views, "u": visitors, "t": format_utc(hour)}
+
+
+def _hourly_totals(database: ReportDatabase, query: ReportQuery) -> dict[datetime, tuple[int, int]]:
     params = {"page": query.page, "start": query.start, "end": query.start + timedelta(hours=query.hours)}
     try:
-        return database.read(lambda connection: {hour: int(views) for hour, views in connection.execute(HOURLY_TOTALS, params)})
+        return database.read(lambda connection: {hour: (int(views), int(visitors)) for hour, views, visitors in connection.execute(HOURLY_TOTALS, params)})
     except DBAPIError as exc:
         if db.is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
