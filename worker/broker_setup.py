@@ -49,18 +49,19 @@ def policy_definition(settings: Settings) -> dict[str, Any]:
 
 
 def management(settings: Settings) -> Management:
-    return Management(settings.broker_management_url or management_url_for(settings.amqp_url))
+    # Any node of a cluster serves the whole cluster's policies and users: the first URL's.
+    return Management(settings.broker_management_url or management_url_for(settings.amqp_urls[0]))
 
 
 def apply_policy(settings: Settings) -> None:
-    vhost = vhost_of(settings.amqp_url)
+    vhost = vhost_of(settings.amqp_urls[0])
     definition = policy_definition(settings)
     management(settings).put_policy(vhost, policy_name(settings.queue_prefix), partition_pattern(settings.queue_prefix), definition, priority=POLICY_PRIORITY)
     log.info("partition queue policy applied", extra=fields(policy=policy_name(settings.queue_prefix), vhost=vhost, **definition))
 
 
 def remove_policy(settings: Settings) -> None:
-    management(settings).delete_policy(vhost_of(settings.amqp_url), policy_name(settings.queue_prefix))
+    management(settings).delete_policy(vhost_of(settings.amqp_urls[0]), policy_name(settings.queue_prefix))
 
 
 def grant_app_user(settings: Settings, app_url: str) -> str:
