@@ -43,9 +43,11 @@ class BrokerAdmin:
     def declare(self, topology: Topology) -> None:
         topology.declare(self._connection)
 
-    def declare_queue(self, queue: str, arguments: dict[str, Any]) -> None:
+    def declare_queue(self, queue: str, arguments: dict[str, Any], *, bound_to: str | None = None) -> None:
         """One durable queue with exactly these arguments (tests: a queue as an older version declared it)."""
         self._channel.queue_declare(queue, durable=True, arguments=arguments)
+        if bound_to is not None:
+            self._channel.queue_bind(queue, bound_to, routing_key=queue)
 
     def message_count(self, queue: str) -> int:
         """Messages ready in the queue (not counting those delivered and not yet acknowledged)."""

@@ -27,7 +27,7 @@ class Overloaded(PublishRefused):
 
     def __init__(self, queues: Iterable[str]) -> None:
         self.queues = sorted(set(queues))
-        super().__init__(f"partition queue {', '.join(self.queues)} is full: RabbitMQ refuses new messages until the workers catch up")
+        super().__init__(f"RabbitMQ refused a message (nack): partition queue {', '.join(self.queues)} is full until the workers catch up")
 
 
 class Refusals:

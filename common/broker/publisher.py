@@ -133,6 +133,7 @@ class Publisher:
         self._stopping = threading.Event()
         self._in_flight: dict[int, _InFlight] = {}
         self.refusals = Refusals()
+        self._acked_queues: set[str] = set()  # queues this channel has had a message acked by
         self._returned: set[str] = set()
         self._next_tag = 1
         self._restarted_after_nack_at = float("-inf")
@@ -251,6 +252,7 @@ class Publisher:
         self._next_tag = 1
         self._in_flight.clear()
         self._returned.clear()
+        self._acked_queues.clear()
         self._became_ready.set()
         self.last_error = None
         self._ready.set()
@@ -340,9 +342,13 @@ class Publisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         acked = isinstance(method, pika.spec.Basic.Ack)
-        if not acked:
+        tags = list(self._confirmed_tags(method.delivery_tag, method.multiple))
+        # A queue that has acked on this channel is not in the leaderless state below: its
+        # nack is a full queue (reject-publish), and starting over would turn the 503s of
+        # every request in flight into broker_unavailable (possibly stored) for nothing.
+        if not acked and any(self._in_flight[tag].queue not in self._acked_queues for tag in tags):
             self._start_over_after_a_nack()
-        for tag in self._confirmed_tags(method.delivery_tag, method.multiple):
+        for tag in tags:
             in_flight = self._in_flight.pop(tag)
             error: BrokerUnavailable | None = None
             if not acked:
@@ -354,6 +360,7 @@ class Publisher:
                 error = PublishRefused("RabbitMQ could not route the message to its partition queue")
             else:
                 self.refusals.accepted(in_flight.queue)
+                self._acked_queues.add(in_flight.queue)
             for submission in in_flight.submissions:
                 if error is None:
                     submission.confirm_one()

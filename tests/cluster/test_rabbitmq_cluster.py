@@ -71,7 +71,7 @@ def test_killing_the_node_that_leads_most_partitions_loses_and_doubles_nothing(
 ):
     cluster = rabbitmq_cluster
     with BrokerAdmin(settings.amqp_url) as admin:  # declared as the API and workers would, before they start
-        admin.declare(Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit))
+        admin.declare(Topology.from_settings(settings))
     queues = partition_queues(cluster, settings, 1)
     assert len(queues) == NUM_PARTITIONS and all(len(queue.members) == 3 for queue in queues), queues  # a replica on every node
     leaders = Counter(queue.leader for queue in queues)

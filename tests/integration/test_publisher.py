@@ -60,7 +60,8 @@ def test_an_unroutable_message_is_refused_not_confirmed(settings, topology):
 def test_after_a_nack_the_publisher_starts_over_on_a_new_connection(settings, topology, caplog):
     full = f"{settings.queue_prefix}.full"  # takes nothing: every message to it is nacked
     with BrokerAdmin(settings.amqp_url) as admin:
-        admin.declare_queue(full, {"x-max-length": 0, "x-overflow": "reject-publish"})
+        admin.declare(topology)
+        admin.declare_queue(full, {"x-max-length": 0, "x-overflow": "reject-publish"}, bound_to=topology.ingest_exchange)
 
     def to_full_then_partition(payloads):
         queue = full if payloads[0] == "full" else topology.partition_queue(0)

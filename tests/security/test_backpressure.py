@@ -34,11 +34,16 @@ def test_a_burst_against_stopped_workers_is_refused_in_part_and_exactly_the_acce
         responses = list(pool.map(lambda page: post_view(api, page, hour), pages))
     statuses = Counter(response.status_code for response in responses)
     admitted = sum("nothing of this request was stored" in r.text for r in responses if r.status_code == 503)
-    print(f"burst: {dict(statuses)}; 503 before publishing {admitted}, by RabbitMQ {statuses[503] - admitted}")
+    print(f"burst: {dict(statuses)}; 503 before publishing {admitted}, after publishing {statuses[503] - admitted}")
     assert set(statuses) <= {202, 503}, statuses
     assert statuses[503] > 0 and statuses[202] > 0, statuses
+    # A nack also makes the publisher start over on a new connection (at most once a second;
+    # a cluster's leaderless-queue workaround, common/broker/publisher.py): requests in flight
+    # then get broker_unavailable, a 503 with the same meaning. Most are overloaded.
+    codes = Counter(response.json()["error"]["code"] for response in responses if response.status_code == 503)
+    assert set(codes) <= {"overloaded", "broker_unavailable"} and codes["overloaded"] > codes["broker_unavailable"], codes
     for response in responses:
-        if response.status_code == 503:
+        if response.status_code == 503 and response.json()["error"]["code"] == "overloaded":
             assert_overloaded(response)
     # RabbitMQ's own bound held. A quorum queue applies it approximately: messages already
     # in flight when it fills are still taken, at most one per concurrent client here.
