@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import errors, health, ingest, report
+from api import errors, health, ingest
+from api.reports import routes as reports
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -19,6 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pageviews"] = Services(settings)
     errors.register(app)
     app.register_blueprint(ingest.bp)
-    app.register_blueprint(report.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(health.bp)
     return app

@@ -132,7 +132,7 @@ class Run:
 
     def reset_tables(self) -> None:
         with self.engine.begin() as connection:
-            connection.execute(text("TRUNCATE page_views, applied_messages"))
+            connection.execute(text("TRUNCATE page_views, applied_messages, site_hours, page_days, rollup_days"))
 
     def total_views(self, include_sentinels: bool = False) -> int:
         query = "SELECT coalesce(sum(views), 0) FROM page_views"

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 # SQLSTATE classes a reconnect or a retry can cure: connection exceptions (08),
@@ -42,6 +44,27 @@ def make_engine(url: str, *, application_name: str, pool_size: int = 5, statemen
 def is_disconnect(error: BaseException) -> bool:
     """The connection was dead (say, PostgreSQL restarted): the pool has been invalidated, a retry reconnects."""
     return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+def read(engine: Engine, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
+    """Run the reads of `work(connection)`; a pooled connection found dead is retried once, fresh.
+
+    Without `snapshot` the connection is in autocommit: each statement sees its own
+    snapshot and there is no BEGIN or ROLLBACK round trip (a one-statement report). With
+    it, every statement runs in one REPEATABLE READ transaction and sees the same data.
+    """
+    try:
+        return _read_once(engine, work, snapshot)
+    except sa_exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+    return _read_once(engine, work, snapshot)  # the pool was stale (a restart): once more, on a new connection
+
+
+def _read_once(engine: Engine, work: Callable[[Connection], T], snapshot: bool) -> T:
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="REPEATABLE READ" if snapshot else "AUTOCOMMIT")
+        return work(connection)
 
 
 def driver_url(url: str) -> sqlalchemy.URL:

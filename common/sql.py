@@ -6,7 +6,9 @@ migrations only.
 """
 from __future__ import annotations
 
-from sqlalchemy import text
+import functools
+
+from sqlalchemy import TextClause, text
 
 PAGE_KEY = "CAST(md5(:page) AS uuid)"
 
@@ -21,13 +23,58 @@ RECORD_IDS = text(
     """
 )
 
-ADD_COUNTS = text(
+# Late views for a UTC day whose page_days rollup the cleaner has built must reach that
+# rollup too, and a build must not miss a flush that committed views for its day. Both
+# take an advisory lock on the day: a flush shares it (flushes never wait on each other)
+# from before it looks at rollup_days until it commits; the cleaner's build holds it
+# exclusively (BUILD_DAY). Under READ COMMITTED each statement sees what committed before
+# it began, so:
+# - a flush that locked the day first commits before the build's lock is granted; the
+#   build's INSERT ... SELECT, a later statement, then reads its page_views rows;
+# - a flush that asks for the lock while the build holds it waits for the build's commit;
+#   its ADD_COUNTS, a later statement, then sees the day in rollup_days and adds the views
+#   to page_days as well as to page_views.
+# Either way each view is counted once in page_views and once in page_days.
+ROLLUP_LOCK_CLASS = 7_244_186
+LOCK_DAYS = text(
+    f"""
+    SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, day - DATE '2000-01-01')
+    FROM unnest(CAST(:days AS date[])) AS d(day) ORDER BY day
     """
-    INSERT INTO page_views (page, view_hour, shard, views)
-    SELECT page, to_timestamp(hour), shard, views
-    FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
-         AS batch(page, hour, shard, views)
-    ON CONFLICT (page_key, view_hour, shard) DO UPDATE SET views = page_views.views + EXCLUDED.views
+)
+LOCK_DAY = text(f"SELECT pg_advisory_xact_lock({ROLLUP_LOCK_CLASS}, CAST(:day AS date) - DATE '2000-01-01')")
+
+UNION_VISITORS = "visitors = coalesce(hll_union({table}.visitors, EXCLUDED.visitors), {table}.visitors, EXCLUDED.visitors)"  # hll_union is STRICT
+
+# One statement, so one transaction with RECORD_IDS: the batch's rows go to page_views,
+# their sums per site and hour to site_hours (one shard per flush, rows in key order so
+# that concurrent flushes lock them in the same order and do not deadlock), and those of
+# days already rolled up to page_days. Views without a visitor carry a NULL sketch.
+ADD_COUNTS = text(
+    f"""
+    WITH batch AS MATERIALIZED (
+        SELECT page, to_timestamp(hour) AS view_hour, shard, views, CAST(NULL AS hll) AS visitors
+        FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
+             AS b(page, hour, shard, views)
+    ), pages AS (
+        INSERT INTO page_views (page, view_hour, shard, views, visitors)
+        SELECT page, view_hour, shard, views, visitors FROM batch
+        ON CONFLICT (page_key, view_hour, shard) DO UPDATE
+        SET views = page_views.views + EXCLUDED.views, {UNION_VISITORS.format(table="page_views")}
+    ), sites AS (
+        INSERT INTO site_hours (site, view_hour, shard, views, visitors)
+        SELECT page_site(page), view_hour, :site_shard, sum(views), hll_union_agg(visitors)
+        FROM batch GROUP BY 1, 2 ORDER BY md5(page_site(page)), view_hour
+        ON CONFLICT (site_key, view_hour, shard) DO UPDATE
+        SET views = site_hours.views + EXCLUDED.views, {UNION_VISITORS.format(table="site_hours")}
+    )
+    INSERT INTO page_days (day, page, views, visitors)
+    SELECT CAST(view_hour AT TIME ZONE 'UTC' AS date), page, sum(views), hll_union_agg(visitors)
+    FROM batch
+    WHERE CAST(view_hour AT TIME ZONE 'UTC' AS date) IN (SELECT day FROM rollup_days WHERE day = ANY(CAST(:days AS date[])))
+    GROUP BY 1, 2 ORDER BY 1, md5(page)
+    ON CONFLICT (day, page_key) DO UPDATE
+    SET views = page_days.views + EXCLUDED.views, {UNION_VISITORS.format(table="page_days")}
     """
 )
 
@@ -37,19 +84,73 @@ ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
 PARTITION_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 
 
-# --------------------------------------------------------------------------- report
+# --------------------------------------------------------------------------- reports
+
+VISITORS = "coalesce(round(hll_cardinality(hll_union_agg({column})))::bigint, 0)"
+
+
+def _bucketed(rows: str) -> TextClause:
+    """Views and visitors per bucket (its 1-based index among the sorted :bounds, the bucket
+    starts) and, in the row whose bucket is NULL, for the whole window: a union of sketches."""
+    return text(
+        f"""
+        SELECT bucket, sum(views)::bigint AS views, {VISITORS.format(column="visitors")} AS visitors
+        FROM (SELECT width_bucket(view_hour, CAST(:bounds AS timestamptz[])) AS bucket, views, visitors
+              FROM {rows} AND view_hour >= :start AND view_hour < :end) AS r
+        GROUP BY ROLLUP (bucket)
+        """
+    )
+
 
 # page_key leads the primary key, so this is one index range scan per day partition
 # touched; `page = :page` keeps the answer exact even under an md5 collision.
-HOURLY_TOTALS = text(
+PAGE_BUCKETS = _bucketed(f"page_views WHERE page_key = {PAGE_KEY} AND page = :page")
+SITE_BUCKETS = _bucketed("site_hours WHERE site_key = CAST(md5(:site) AS uuid) AND site = :site")
+ALL_BUCKETS = _bucketed("site_hours WHERE true")
+
+# Ties are broken by the code points of the name (COLLATE "C"), the order Python sorts in.
+TOP_SITES = text(
     f"""
-    SELECT view_hour, sum(views)::bigint AS views
-    FROM page_views
-    WHERE page_key = {PAGE_KEY} AND page = :page
-      AND view_hour >= :start AND view_hour < :end
-    GROUP BY view_hour
+    SELECT site, sum(views)::bigint AS views, {VISITORS.format(column="visitors")} AS visitors
+    FROM site_hours WHERE view_hour >= :start AND view_hour < :end
+    GROUP BY site_key, site
+    ORDER BY views DESC, site COLLATE "C" LIMIT :limit
     """
 )
+
+COMPLETE_DAYS = text("SELECT day FROM rollup_days WHERE day >= :first AND day < :last ORDER BY day")
+
+
+@functools.lru_cache(maxsize=64)
+def top_pages(hour_ranges: int, of_site: bool) -> TextClause:
+    """The :limit pages with the most views: page_days for the complete days (:days), hourly
+    rows for the hours of the window outside them (:from0/:to0, ... as literal ranges so that
+    the planner prunes partitions). Ranked by page_key first (cheap, WITH TIES so that no tie
+    at the edge is lost), then named, ordered by name, and only then given their visitors."""
+    ranges = " OR ".join(f"(view_hour >= :from{n} AND view_hour < :to{n})" for n in range(hour_ranges)) or "false"
+    site_days = "AND site_key = CAST(md5(:site) AS uuid)" if of_site else ""
+    site_hours = "AND starts_with(page, :site || '/')" if of_site else ""  # page_site(page) = :site, for a site without '/'
+    days = "FROM page_days d WHERE d.day = ANY(CAST(:days AS date[])) AND d.page_key = n.page_key"
+    hours = f"FROM page_views p WHERE p.page_key = n.page_key AND ({ranges})"
+    return text(
+        f"""
+        WITH ranked AS (
+            SELECT page_key, sum(views)::bigint AS views FROM (
+                SELECT page_key, views FROM page_days WHERE day = ANY(CAST(:days AS date[])) {site_days}
+                UNION ALL
+                SELECT page_key, views FROM page_views WHERE ({ranges}) {site_hours}
+            ) AS parts
+            GROUP BY page_key ORDER BY views DESC FETCH FIRST :limit ROWS WITH TIES
+        ), named AS (
+            SELECT n.page_key, n.views, coalesce((SELECT d.page {days} LIMIT 1), (SELECT p.page {hours} LIMIT 1)) AS page
+            FROM ranked n
+        )
+        SELECT n.page, n.views,
+               (SELECT {VISITORS.format(column="v.visitors")} FROM (SELECT d.visitors {days} UNION ALL SELECT p.visitors {hours}) AS v) AS visitors
+        FROM (SELECT * FROM named ORDER BY views DESC, page COLLATE "C" LIMIT :limit) AS n
+        ORDER BY n.views DESC, n.page COLLATE "C"
+        """
+    )
 
 
 # --------------------------------------------------------------------------- cleaner
@@ -139,3 +240,35 @@ MERGE_SHARDS = f"""
 """
 
 COUNT_GROUP_ROWS = f"SELECT count(*) FROM {{table}} p JOIN {BATCH} ON p.page_key = g.page_key AND p.view_hour = g.view_hour"
+
+
+# --------------------------------------------------------------------------- cleaner: rollups
+
+UNBUILT_DAYS = text(
+    """
+    SELECT CAST(d AS date) AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') AS d
+    WHERE NOT EXISTS (SELECT 1 FROM rollup_days r WHERE r.day = CAST(d AS date))
+    ORDER BY 1
+    """
+)
+IS_BUILT = text("SELECT EXISTS (SELECT 1 FROM rollup_days WHERE day = :day)")
+# Run after LOCK_DAY, in one transaction: rows of a day left by an expiry race go first.
+CLEAR_DAY = text("DELETE FROM page_days WHERE day = :day")
+BUILD_DAY = text(
+    """
+    INSERT INTO page_days (day, page, views, visitors)
+    SELECT :day, page, sum(views), hll_union_agg(visitors)
+    FROM page_views WHERE view_hour >= :start AND view_hour < :end
+    GROUP BY page_key, page
+    """
+)
+MARK_BUILT = text("INSERT INTO rollup_days (day) VALUES (:day)")
+# Retention: a day that is not whole inside the window is no longer complete. Its mark
+# goes first (readers fall back to its remaining hourly rows), then its rows in batches.
+UNMARK_EXPIRED_DAYS = text("DELETE FROM rollup_days WHERE day < :first_day")
+DELETE_EXPIRED_PAGE_DAYS = text(
+    "DELETE FROM page_days WHERE ctid = ANY(ARRAY(SELECT ctid FROM page_days WHERE day < :first_day LIMIT :limit))"
+)
+DELETE_EXPIRED_SITE_HOURS = text(
+    "DELETE FROM site_hours WHERE ctid = ANY(ARRAY(SELECT ctid FROM site_hours WHERE view_hour < :cutoff LIMIT :limit))"
+)

@@ -1,5 +1,9 @@
 """Writing a batch: one transaction that records the message ids and adds the counts.
 
+The counts go to page_views and, in the same statement, to the rollups: site_hours, and
+page_days for days the cleaner has already rolled up (common/sql.py ADD_COUNTS and
+LOCK_DAYS), so every rollup is exactly once whenever page_views is.
+
 Exactly once: the ids go into applied_messages first, in the same transaction as the
 counts. An id already there was counted by an earlier flush whose acknowledgement was
 lost (a crash between commit and ack, a lost connection, a repeated publish), so its
@@ -18,9 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
-from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
+from common.sql import ADD_COUNTS, ENSURE_PARTITION, LOCK_DAYS, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.logging import fields
-from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
+from common.timeutil import from_epoch, hour_start_epoch, retention_cutoff, utc_now
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
@@ -86,7 +90,9 @@ class Store:
             counts = batch.counts_without(duplicates) if duplicates else batch.counts
             counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
-                connection.execute(ADD_COUNTS, self._rows(counts))
+                rows = self._rows(counts)
+                connection.execute(LOCK_DAYS, {"days": rows["days"]})
+                connection.execute(ADD_COUNTS, rows)
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
         if expired:
@@ -105,7 +111,9 @@ class Store:
         # A random shard per row: concurrent writers of one page and hour (late flushes,
         # the cleaner's compaction) then rarely wait on the same row.
         shards = [self._rng.randrange(self._num_shards) for _ in pages]
-        return {"pages": pages, "hours": hours, "shards": shards, "views": views}
+        days = sorted({from_epoch(hour).date() for hour in set(hours)})
+        site_shard = self._rng.randrange(self._num_shards)  # one per flush: its site rows are locked in key order
+        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "days": days, "site_shard": site_shard}
 
     def _ensure_partitions(self, days: set[date]) -> None:
         missing = days - self._known_days

@@ -1,0 +1,117 @@
+"""The reads behind the reports: which table answers which question (README "Reports").
+
+- one page, any buckets: its hourly rows in page_views (an index range per day);
+- one site, or all pages (`site=*`): site_hours, one row per site, hour and shard;
+- top sites: site_hours; totals of a site or of all pages: site_hours;
+- top pages: page_days for the UTC days the cleaner has rolled up (listed in rollup_days)
+  and inside the window, hourly page_views rows for the hours outside those days.
+Visitors are always a union of sketches, never a sum.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TypeVar
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from api.errors import ApiError
+from api.reports.params import ALL_SITES, ReportQuery, TopQuery
+from common import db
+from common.sql import ALL_BUCKETS, COMPLETE_DAYS, PAGE_BUCKETS, SITE_BUCKETS, TOP_SITES, top_pages
+
+T = TypeVar("T")
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Counts:
+    views: int = 0
+    visitors: int = 0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    name: str  # a page or a site
+    counts: Counts
+
+
+def bucket_counts(engine: Engine, query: ReportQuery, starts: list[datetime]) -> tuple[dict[int, Counts], Counts]:
+    """Counts per bucket (by its index in `starts`; absent = none) and for the whole window."""
+    statement, params = _bucket_statement(query.page, query.site)
+    params.update(bounds=starts, start=query.start, end=query.end)
+    rows = _read(engine, lambda connection: connection.execute(statement, params).all())
+    return _by_bucket(rows)
+
+
+def top_sites(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
+    def work(connection: Connection) -> tuple[list[Ranked], Counts]:
+        rows = connection.execute(TOP_SITES, {"start": query.start, "end": query.end, "limit": query.limit}).all()
+        return [Ranked(r.site, Counts(r.views, r.visitors)) for r in rows], _window_totals(connection, None, query)
+
+    return _read(engine, work, snapshot=True)
+
+
+def top_pages(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
+    def work(connection: Connection) -> tuple[list[Ranked], Counts]:
+        first, last = _whole_days(query.start, query.end)
+        days = list(connection.execute(COMPLETE_DAYS, {"first": first, "last": last}).scalars())
+        ranges = hours_outside(query.start, query.end, days)
+        params: dict = {"days": days, "limit": query.limit, "site": query.site}
+        for n, (low, high) in enumerate(ranges):
+            params.update({f"from{n}": low, f"to{n}": high})
+        rows = connection.execute(top_pages(len(ranges), query.site is not None), params).all()
+        return [Ranked(r.page, Counts(r.views, r.visitors)) for r in rows], _window_totals(connection, query.site, query)
+
+    return _read(engine, work, snapshot=True)
+
+
+def hours_outside(start: datetime, end: datetime, days: list[date]) -> list[tuple[datetime, datetime]]:
+    """[start, end) without the given whole UTC days (sorted, each inside it), as sorted ranges."""
+    ranges: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for day in days:
+        day_start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        if cursor < day_start:
+            ranges.append((cursor, day_start))
+        cursor = day_start + DAY
+    if cursor < end:
+        ranges.append((cursor, end))
+    return ranges
+
+
+def _whole_days(start: datetime, end: datetime) -> tuple[date, date]:
+    """[first, last): the UTC days that lie whole inside [start, end)."""
+    first = start.date() if start.hour == 0 else start.date() + DAY
+    return first, end.date()
+
+
+def _bucket_statement(page: str | None, site: str | None) -> tuple[object, dict]:
+    if page is not None:
+        return PAGE_BUCKETS, {"page": page}
+    if site is None or site == ALL_SITES:
+        return ALL_BUCKETS, {}
+    return SITE_BUCKETS, {"site": site}
+
+
+def _window_totals(connection: Connection, site: str | None, query: TopQuery) -> Counts:
+    statement, params = _bucket_statement(None, site)
+    params.update(bounds=[query.start], start=query.start, end=query.end)
+    return _by_bucket(connection.execute(statement, params).all())[1]
+
+
+def _by_bucket(rows: list) -> tuple[dict[int, Counts], Counts]:
+    found = {row.bucket - 1: Counts(row.views, row.visitors) for row in rows if row.bucket is not None}
+    totals = next((Counts(row.views or 0, row.visitors) for row in rows if row.bucket is None), Counts())
+    return found, totals
+
+
+def _read(engine: Engine, work: Callable[[Connection], T], snapshot: bool = False) -> T:
+    try:
+        return db.read(engine, work, snapshot=snapshot)
+    except DBAPIError as exc:
+        if db.is_transient(exc):
+            raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
+        raise
