@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from api.errors import ApiError
 from api.reports.params import ALL_SITES, ReportQuery, TopQuery
 from common import db
-from common.sql import ALL_BUCKETS, COMPLETE_DAYS, PAGE_BUCKETS, SITE_BUCKETS, TOP_SITES, top_pages
+from common import sql
+from common.sql import ALL_BUCKETS, COMPLETE_DAYS, PAGE_BUCKETS, SITE_BUCKETS, TOP_SITES
 
 T = TypeVar("T")
 DAY = timedelta(days=1)
@@ -62,7 +63,7 @@ def top_pages(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
         params: dict = {"days": days, "limit": query.limit, "site": query.site}
         for n, (low, high) in enumerate(ranges):
             params.update({f"from{n}": low, f"to{n}": high})
-        rows = connection.execute(top_pages(len(ranges), query.site is not None), params).all()
+        rows = connection.execute(sql.top_pages(len(ranges), query.site is not None), params).all()
         return [Ranked(r.page, Counts(r.views, r.visitors)) for r in rows], _window_totals(connection, query.site, query)
 
     return _read(engine, work, snapshot=True)
