@@ -89,24 +89,32 @@ PARTITION_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 VISITORS = "coalesce(round(hll_cardinality(hll_union_agg({column})))::bigint, 0)"
 
 
-def _bucketed(rows: str) -> TextClause:
-    """Views and visitors per bucket (its 1-based index among the sorted :bounds, the bucket
-    starts) and, in the row whose bucket is NULL, for the whole window: a union of sketches."""
+BUCKET_ROWS = {
+    # page_key leads the primary key, so this is one index range scan per day partition
+    # touched; `page = :page` keeps the answer exact even under an md5 collision.
+    "page": f"page_views WHERE page_key = {PAGE_KEY} AND page = :page",
+    "site": "site_hours WHERE site_key = CAST(md5(:site) AS uuid) AND site = :site",
+    "all": "site_hours WHERE true",
+}
+
+
+@functools.lru_cache(maxsize=8)
+def bucket_counts(rows: str, hourly: bool) -> TextClause:
+    """Views and visitors per bucket and, in the row whose bucket is NULL, for the whole
+    window (a union of sketches, not a sum). An hourly bucket is its UTC hour; otherwise
+    it is the 1-based index of the bucket among :bounds, a PostgreSQL array literal of
+    the sorted bucket starts (one text parameter: hundreds of bound timestamps cost
+    more to send one by one than the query costs to run)."""
+    bucket = "view_hour" if hourly else "width_bucket(view_hour, CAST(:bounds AS timestamptz[]))"
     return text(
         f"""
         SELECT bucket, sum(views)::bigint AS views, {VISITORS.format(column="visitors")} AS visitors
-        FROM (SELECT width_bucket(view_hour, CAST(:bounds AS timestamptz[])) AS bucket, views, visitors
-              FROM {rows} AND view_hour >= :start AND view_hour < :end) AS r
+        FROM (SELECT {bucket} AS bucket, views, visitors
+              FROM {BUCKET_ROWS[rows]} AND view_hour >= :start AND view_hour < :end) AS r
         GROUP BY ROLLUP (bucket)
         """
     )
 
-
-# page_key leads the primary key, so this is one index range scan per day partition
-# touched; `page = :page` keeps the answer exact even under an md5 collision.
-PAGE_BUCKETS = _bucketed(f"page_views WHERE page_key = {PAGE_KEY} AND page = :page")
-SITE_BUCKETS = _bucketed("site_hours WHERE site_key = CAST(md5(:site) AS uuid) AND site = :site")
-ALL_BUCKETS = _bucketed("site_hours WHERE true")
 
 # Ties are broken by the code points of the name (COLLATE "C"), the order Python sorts in.
 TOP_SITES = text(

@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.reports.params import ALL_SITES, ReportQuery, TopQuery
 from common import db
 from common import sql
-from common.sql import ALL_BUCKETS, COMPLETE_DAYS, PAGE_BUCKETS, SITE_BUCKETS, TOP_SITES
+from common.sql import COMPLETE_DAYS, TOP_SITES
 
 T = TypeVar("T")
 DAY = timedelta(days=1)
@@ -41,10 +41,15 @@ class Ranked:
 
 def bucket_counts(engine: Engine, query: ReportQuery, starts: list[datetime]) -> tuple[dict[int, Counts], Counts]:
     """Counts per bucket (by its index in `starts`; absent = none) and for the whole window."""
-    statement, params = _bucket_statement(query.page, query.site)
-    params.update(bounds=starts, start=query.start, end=query.end)
-    rows = _read(engine, lambda connection: connection.execute(statement, params).all())
-    return _by_bucket(rows)
+    hourly = query.granularity == "hour"
+    rows, params = _rows_of(query.page, query.site)
+    params.update(start=query.start, end=query.end)
+    if not hourly:
+        params["bounds"] = "{" + ",".join(start.isoformat() for start in starts) + "}"
+    found = _read(engine, lambda connection: connection.execute(sql.bucket_counts(rows, hourly), params).all())
+    if hourly:
+        found = [(None if b is None else int((b - query.start).total_seconds()) // 3600 + 1, v, u) for b, v, u in found]
+    return _by_bucket(found)
 
 
 def top_sites(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
@@ -89,23 +94,24 @@ def _whole_days(start: datetime, end: datetime) -> tuple[date, date]:
     return first, end.date()
 
 
-def _bucket_statement(page: str | None, site: str | None) -> tuple[object, dict]:
+def _rows_of(page: str | None, site: str | None) -> tuple[str, dict]:
     if page is not None:
-        return PAGE_BUCKETS, {"page": page}
+        return "page", {"page": page}
     if site is None or site == ALL_SITES:
-        return ALL_BUCKETS, {}
-    return SITE_BUCKETS, {"site": site}
+        return "all", {}
+    return "site", {"site": site}
 
 
 def _window_totals(connection: Connection, site: str | None, query: TopQuery) -> Counts:
-    statement, params = _bucket_statement(None, site)
-    params.update(bounds=[query.start], start=query.start, end=query.end)
-    return _by_bucket(connection.execute(statement, params).all())[1]
+    rows, params = _rows_of(None, site)
+    params.update(bounds="{" + query.start.isoformat() + "}", start=query.start, end=query.end)
+    return _by_bucket(connection.execute(sql.bucket_counts(rows, False), params).all())[1]
 
 
 def _by_bucket(rows: list) -> tuple[dict[int, Counts], Counts]:
-    found = {row.bucket - 1: Counts(row.views, row.visitors) for row in rows if row.bucket is not None}
-    totals = next((Counts(row.views or 0, row.visitors) for row in rows if row.bucket is None), Counts())
+    """(1-based bucket or None for the window, views, visitors) rows -> per 0-based bucket, and totals."""
+    found = {bucket - 1: Counts(views, visitors) for bucket, views, visitors in rows if bucket is not None}
+    totals = next((Counts(views or 0, visitors) for bucket, views, visitors in rows if bucket is None), Counts())
     return found, totals
 
 
