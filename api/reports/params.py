@@ -6,19 +6,19 @@ test) ask "as of" a moment without from/to.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from functools import partial
 
 from api.reports import zones
 from api.reports.zones import Granularity
 from api.validation import MAX_TIMESTAMP_LENGTH, Invalid, Problem, page_problem
-from common.timeutil import floor_hour, parse_timestamp
+from common.timeutil import parse_timestamp
 
 MAX_HOUR_BUCKETS = 31 * 24
 MAX_DAY_BUCKETS = 366
 MAX_TOP_RANGE = timedelta(days=366)
-TOP_DEFAULT_HOURS = 24
 LIMIT_DEFAULT, LIMIT_MAX = 10, 1000
 ALL_SITES = "*"
 FORMATS = ("json", "csv")
@@ -149,6 +149,30 @@ def _report_window(
     value: Mapping[str, str], now: datetime, tz: zones.ZoneInfo | None, granularity: Granularity, problems: list[Problem]
 ) -> tuple[datetime, datetime]:
     tz = tz or zones.zone("UTC")  # an unknown zone is already a problem; the window is still checked
+    return _window(value, now, tz, granularity, problems, partial(_report_too_long, tz, granularity))
+
+
+def _report_too_long(tz: zones.ZoneInfo, granularity: Granularity, start: datetime, end: datetime) -> str | None:
+    if granularity == "hour" and end - start > timedelta(hours=MAX_HOUR_BUCKETS):
+        return "from and to may be at most 31 days apart"
+    if granularity == "day" and zones.count_buckets(start, end, tz, "day") > MAX_DAY_BUCKETS:
+        return f"from and to may be at most {MAX_DAY_BUCKETS} days apart"
+    return None
+
+
+def _top_too_long(start: datetime, end: datetime) -> str | None:
+    return "from and to may be at most 366 days apart" if end - start > MAX_TOP_RANGE else None
+
+
+def _window(
+    value: Mapping[str, str],
+    now: datetime,
+    tz: zones.ZoneInfo,
+    granularity: Granularity,
+    problems: list[Problem],
+    too_long: Callable[[datetime, datetime], str | None],
+) -> tuple[datetime, datetime]:
+    """The default window before `now`'s bucket, or from/to checked: aligned, in order, not too long."""
     default = zones.default_window(now, tz, granularity)
     if "from" not in value and "to" not in value:
         if "now" not in value:
@@ -174,11 +198,8 @@ def _report_window(
     if end <= start:
         problems.append(Problem("to", "to must be later than from"))
         return default
-    if granularity == "hour" and end - start > timedelta(hours=MAX_HOUR_BUCKETS):
-        problems.append(Problem("to", "from and to may be at most 31 days apart"))
-        return default
-    if granularity == "day" and zones.count_buckets(start, end, tz, "day") > MAX_DAY_BUCKETS:
-        problems.append(Problem("to", f"from and to may be at most {MAX_DAY_BUCKETS} days apart"))
+    if (why := too_long(start, end)) is not None:
+        problems.append(Problem("to", why))
         return default
     return start, end
 
@@ -223,40 +244,7 @@ def _number(raw: str | None, name: str, low: int, high: int, problems: list[Prob
 def _top_query(value: Mapping[str, str], now: datetime, problems: list[Problem], site: str | None) -> TopQuery:
     fmt = _format(value, problems)
     limit = _number(value.get("limit"), "limit", 1, LIMIT_MAX, problems)
-    start, end = _top_window(value, now, problems)
+    start, end = _window(value, now, zones.zone("UTC"), "hour", problems, _top_too_long)
     if problems:
         raise Invalid(problems, message=_message(problems))
     return TopQuery(start, end, LIMIT_DEFAULT if limit is None else limit, site, fmt)
-
-
-def _top_window(value: Mapping[str, str], now: datetime, problems: list[Problem]) -> tuple[datetime, datetime]:
-    utc = zones.zone("UTC")
-    default = _last_hours(now)
-    if "from" not in value and "to" not in value:
-        moment = _time(value["now"], "now", problems) if "now" in value else None
-        if moment is None:
-            return default
-        try:
-            return _last_hours(moment)
-        except OverflowError:
-            problems.append(Problem("now", "now is too early: the 24 hours before it would be before year 1"))
-            return default
-    if "now" in value:
-        problems.append(Problem("now", "now cannot be combined with from and to"))
-    if "from" not in value or "to" not in value:
-        problems.append(Problem("from" if "from" not in value else "to", "from and to must be given together"))
-        return default
-    start = _aligned(value["from"], "from", utc, "hour", problems)
-    end = _aligned(value["to"], "to", utc, "hour", problems)
-    if start is None or end is None:
-        return default
-    if end <= start:
-        problems.append(Problem("to", "to must be later than from"))
-    elif end - start > MAX_TOP_RANGE:
-        problems.append(Problem("to", "from and to may be at most 366 days apart"))
-    return start, end
-
-
-def _last_hours(now: datetime) -> tuple[datetime, datetime]:
-    end = floor_hour(now.astimezone(timezone.utc))
-    return end - timedelta(hours=TOP_DEFAULT_HOURS), end
