@@ -48,6 +48,7 @@ class Services:
                     pool_size=min(self.settings.api_threads, 8),
                     statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
                     pre_ping=False,  # a round trip per report; the report retries a dead connection once instead
+                    autocommit=True,  # reads only: no BEGIN/ROLLBACK round trips (common.db.read)
                 )
             return self._engine
 

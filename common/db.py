@@ -20,15 +20,20 @@ _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_CODES = ("40001", "40P01", "55P03")
 
 
-def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True, autocommit: bool = False
+) -> Engine:
     """An engine whose connections fail fast.
 
     With pre_ping each checkout first checks its connection (it may be stale after a
     restart), at the cost of a round trip; without it, callers retry once on
-    `is_disconnect` (the first disconnect invalidates the whole pool).
+    `is_disconnect` (the first disconnect invalidates the whole pool). With autocommit
+    (for `read`) no BEGIN and ROLLBACK go to the server around each use: a one-statement
+    read is one round trip, and nothing toggles the connection's mode per checkout.
     """
     return sqlalchemy.create_engine(
         driver_url(url),
+        isolation_level="AUTOCOMMIT" if autocommit else None,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
@@ -49,9 +54,9 @@ def is_disconnect(error: BaseException) -> bool:
 def read(engine: Engine, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
     """Run the reads of `work(connection)`; a pooled connection found dead is retried once, fresh.
 
-    Without `snapshot` the connection is in autocommit: each statement sees its own
-    snapshot and there is no BEGIN or ROLLBACK round trip (a one-statement report). With
-    it, every statement runs in one REPEATABLE READ transaction and sees the same data.
+    `engine` is made with make_engine(..., autocommit=True). Without `snapshot` each
+    statement sees its own snapshot, in one round trip (a one-statement report). With it,
+    every statement runs in one REPEATABLE READ transaction and sees the same data.
     """
     try:
         return _read_once(engine, work, snapshot)
@@ -63,8 +68,13 @@ def read(engine: Engine, work: Callable[[Connection], T], *, snapshot: bool = Fa
 
 def _read_once(engine: Engine, work: Callable[[Connection], T], snapshot: bool) -> T:
     with engine.connect() as connection:
-        connection.execution_options(isolation_level="REPEATABLE READ" if snapshot else "AUTOCOMMIT")
-        return work(connection)
+        if not snapshot:
+            return work(connection)
+        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return work(connection)
+        finally:
+            connection.exec_driver_sql("ROLLBACK")
 
 
 def driver_url(url: str) -> sqlalchemy.URL:
