@@ -24,22 +24,25 @@ RECORD_IDS = text(
 )
 
 # Late views for a UTC day whose page_days rollup the cleaner has built must reach that
-# rollup too, and a build must not miss a flush that committed views for its day. Both
-# take an advisory lock on the day: a flush shares it (flushes never wait on each other)
-# from before it looks at rollup_days until it commits; the cleaner's build holds it
-# exclusively (BUILD_DAY). Under READ COMMITTED each statement sees what committed before
-# it began, so:
-# - a flush that locked the day first commits before the build's lock is granted; the
-#   build's INSERT ... SELECT, a later statement, then reads its page_views rows;
-# - a flush that asks for the lock while the build holds it waits for the build's commit;
-#   its ADD_COUNTS, a later statement, then sees the day in rollup_days and adds the views
-#   to page_days as well as to page_views.
-# Either way each view is counted once in page_views and once in page_days.
+# rollup too (its views, and the running sum `cum` of every built day from it on), and a
+# build must not miss a flush that committed views for its day or cum for the day before.
+# Both take advisory locks on days: a flush shares those of every day from the first of
+# its batch through today (one for a batch of today's views), from before it looks at
+# rollup_days until it commits; the build of day D holds D-1 and D exclusively
+# (LOCK_DAY, twice). Locks go in ascending day order, so none waits in a cycle. Under
+# READ COMMITTED each statement sees what committed before it began, so:
+# - a flush that locked first commits before the build's locks are granted; the build's
+#   INSERT ... SELECT, a later statement, then reads its page_views rows and its cum at D-1;
+# - a flush that asks while the build holds them waits for the build's commit; its
+#   ADD_COUNTS, a later statement, then sees D in rollup_days and adds to D's row as well.
+# A flush of views up to day D-2 only still touches cum at D-1, which is why it locks
+# through today: this assumes the worker's and the cleaner's clocks agree within
+# COMPACT_AFTER (days are built that long after they end).
 ROLLUP_LOCK_CLASS = 7_244_186
 LOCK_DAYS = text(
     f"""
-    SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, day - DATE '2000-01-01')
-    FROM unnest(CAST(:days AS date[])) AS d(day) ORDER BY day
+    SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, CAST(d AS date) - DATE '2000-01-01')
+    FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') AS d ORDER BY d
     """
 )
 LOCK_DAY = text(f"SELECT pg_advisory_xact_lock({ROLLUP_LOCK_CLASS}, CAST(:day AS date) - DATE '2000-01-01')")
@@ -49,7 +52,8 @@ UNION_VISITORS = "visitors = coalesce(hll_union({table}.visitors, EXCLUDED.visit
 # One statement, so one transaction with RECORD_IDS: the batch's rows go to page_views,
 # their sums per site and hour to site_hours (one shard per flush, rows in key order so
 # that concurrent flushes lock them in the same order and do not deadlock), and those of
-# days already rolled up to page_days. Views without a visitor carry a NULL sketch.
+# days already rolled up to page_days: views to their day's row, and cum to the rows of
+# that day and every later built day (LOCK_DAYS). Views without a visitor carry a NULL sketch.
 ADD_COUNTS = text(
     f"""
     WITH batch AS MATERIALIZED (
@@ -67,14 +71,18 @@ ADD_COUNTS = text(
         FROM batch GROUP BY 1, 2 ORDER BY md5(page_site(page)), view_hour
         ON CONFLICT (site_key, view_hour, shard) DO UPDATE
         SET views = site_hours.views + EXCLUDED.views, {UNION_VISITORS.format(table="site_hours")}
+    ), late AS (
+        SELECT CAST(view_hour AT TIME ZONE 'UTC' AS date) AS day, page, sum(views) AS views, hll_union_agg(visitors) AS visitors
+        FROM batch GROUP BY 1, 2
     )
-    INSERT INTO page_days (day, page, views, visitors)
-    SELECT CAST(view_hour AT TIME ZONE 'UTC' AS date), page, sum(views), hll_union_agg(visitors)
-    FROM batch
-    WHERE CAST(view_hour AT TIME ZONE 'UTC' AS date) IN (SELECT day FROM rollup_days WHERE day = ANY(CAST(:days AS date[])))
-    GROUP BY 1, 2 ORDER BY 1, md5(page)
+    INSERT INTO page_days (day, page, views, cum, visitors)
+    SELECT r.day, l.page, sum(CASE WHEN r.day = l.day THEN l.views ELSE 0 END), sum(l.views),
+           hll_union_agg(CASE WHEN r.day = l.day THEN l.visitors END)
+    FROM late l JOIN rollup_days r ON r.day >= l.day
+    WHERE l.day IN (SELECT day FROM rollup_days)
+    GROUP BY r.day, l.page ORDER BY r.day, md5(l.page)
     ON CONFLICT (day, page_key) DO UPDATE
-    SET views = page_days.views + EXCLUDED.views, {UNION_VISITORS.format(table="page_days")}
+    SET views = page_days.views + EXCLUDED.views, cum = page_days.cum + EXCLUDED.cum, {UNION_VISITORS.format(table="page_days")}
     """
 )
 
@@ -131,10 +139,12 @@ COMPLETE_DAYS = text("SELECT day FROM rollup_days WHERE day >= :first AND day < 
 
 @functools.lru_cache(maxsize=64)
 def top_pages(hour_ranges: int, of_site: bool) -> TextClause:
-    """The :limit pages with the most views: page_days for the complete days (:days), hourly
-    rows for the hours of the window outside them (:from0/:to0, ... as literal ranges so that
-    the planner prunes partitions). Ranked by page_key first (cheap, WITH TIES so that no tie
-    at the edge is lost), then named, ordered by name, and only then given their visitors."""
+    """The :limit pages with the most views in the window. Its runs of consecutive complete
+    days come from page_days, two rows per page and run: cum on the last day (:run_ends)
+    plus views - cum on the first (:run_starts); its other hours from hourly rows
+    (:from0/:to0, ... as literal ranges so that the planner prunes partitions). Ranked by
+    page_key first (cheap, WITH TIES so that no tie at the edge is lost), then named,
+    ordered by name, and only then given their visitors (:days, every complete day)."""
     ranges = " OR ".join(f"(view_hour >= :from{n} AND view_hour < :to{n})" for n in range(hour_ranges)) or "false"
     site_days = "AND site_key = CAST(md5(:site) AS uuid)" if of_site else ""
     site_hours = "AND starts_with(page, :site || '/')" if of_site else ""  # page_site(page) = :site, for a site without '/'
@@ -144,11 +154,13 @@ def top_pages(hour_ranges: int, of_site: bool) -> TextClause:
         f"""
         WITH ranked AS (
             SELECT page_key, sum(views)::bigint AS views FROM (
-                SELECT page_key, views FROM page_days WHERE day = ANY(CAST(:days AS date[])) {site_days}
+                SELECT page_key, cum AS views FROM page_days WHERE day = ANY(CAST(:run_ends AS date[])) {site_days}
+                UNION ALL
+                SELECT page_key, views - cum FROM page_days WHERE day = ANY(CAST(:run_starts AS date[])) {site_days}
                 UNION ALL
                 SELECT page_key, views FROM page_views WHERE ({ranges}) {site_hours}
             ) AS parts
-            GROUP BY page_key ORDER BY views DESC FETCH FIRST :limit ROWS WITH TIES
+            GROUP BY page_key HAVING sum(views) > 0 ORDER BY views DESC FETCH FIRST :limit ROWS WITH TIES
         ), named AS (
             SELECT n.page_key, n.views, coalesce((SELECT d.page {days} LIMIT 1), (SELECT p.page {hours} LIMIT 1)) AS page
             FROM ranked n
@@ -261,13 +273,18 @@ UNBUILT_DAYS = text(
 )
 IS_BUILT = text("SELECT EXISTS (SELECT 1 FROM rollup_days WHERE day = :day)")
 # Run after LOCK_DAY, in one transaction: rows of a day left by an expiry race go first.
+# The day's rows carry the day before's forward (cum; views 0 for pages without views),
+# when that day is built; otherwise the chain of running sums starts here.
 CLEAR_DAY = text("DELETE FROM page_days WHERE day = :day")
 BUILD_DAY = text(
     """
-    INSERT INTO page_days (day, page, views, visitors)
-    SELECT :day, page, sum(views), hll_union_agg(visitors)
-    FROM page_views WHERE view_hour >= :start AND view_hour < :end
-    GROUP BY page_key, page
+    INSERT INTO page_days (day, page, views, cum, visitors)
+    SELECT CAST(:day AS date), coalesce(t.page, p.page), coalesce(t.views, 0), coalesce(p.cum, 0) + coalesce(t.views, 0), t.visitors
+    FROM (SELECT page_key, page, sum(views)::bigint AS views, hll_union_agg(visitors) AS visitors
+          FROM page_views WHERE view_hour >= :start AND view_hour < :end GROUP BY page_key, page) AS t
+    FULL JOIN (SELECT page_key, page, cum FROM page_days
+               WHERE day = CAST(:day AS date) - 1 AND EXISTS (SELECT 1 FROM rollup_days WHERE day = CAST(:day AS date) - 1)) AS p
+    ON p.page_key = t.page_key
     """
 )
 MARK_BUILT = text("INSERT INTO rollup_days (day) VALUES (:day)")

@@ -91,7 +91,7 @@ class Store:
             counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
                 rows = self._rows(counts)
-                connection.execute(LOCK_DAYS, {"days": rows["days"]})
+                connection.execute(LOCK_DAYS, {"first_day": rows.pop("first_day"), "last_day": max(rows.pop("last_day"), self._now().date())})
                 connection.execute(ADD_COUNTS, rows)
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
@@ -111,9 +111,9 @@ class Store:
         # A random shard per row: concurrent writers of one page and hour (late flushes,
         # the cleaner's compaction) then rarely wait on the same row.
         shards = [self._rng.randrange(self._num_shards) for _ in pages]
-        days = sorted({from_epoch(hour).date() for hour in set(hours)})
         site_shard = self._rng.randrange(self._num_shards)  # one per flush: its site rows are locked in key order
-        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "days": days, "site_shard": site_shard}
+        first_day, last_day = from_epoch(min(hours)).date(), from_epoch(max(hours)).date()
+        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "site_shard": site_shard, "first_day": first_day, "last_day": last_day}
 
     def _ensure_partitions(self, days: set[date]) -> None:
         missing = days - self._known_days

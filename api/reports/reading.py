@@ -65,7 +65,8 @@ def top_pages(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
         first, last = _whole_days(query.start, query.end)
         days = list(connection.execute(COMPLETE_DAYS, {"first": first, "last": last}).scalars())
         ranges = hours_outside(query.start, query.end, days)
-        params: dict = {"days": days, "limit": query.limit, "site": query.site}
+        runs = consecutive_runs(days)
+        params: dict = {"days": days, "run_starts": [r[0] for r in runs], "run_ends": [r[1] for r in runs], "limit": query.limit, "site": query.site}
         for n, (low, high) in enumerate(ranges):
             params.update({f"from{n}": low, f"to{n}": high})
         rows = connection.execute(sql.top_pages(len(ranges), query.site is not None), params).all()
@@ -86,6 +87,17 @@ def hours_outside(start: datetime, end: datetime, days: list[date]) -> list[tupl
     if cursor < end:
         ranges.append((cursor, end))
     return ranges
+
+
+def consecutive_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as (first, last) runs of consecutive days: [1, 2, 3, 5] -> [(1, 3), (5, 5)]."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and runs[-1][1] + DAY == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _whole_days(start: datetime, end: datetime) -> tuple[date, date]:

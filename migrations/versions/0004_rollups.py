@@ -18,9 +18,16 @@ is up to 2048 characters. Pages without a site are stored under the site ``''``.
 COMPACT_AFTER hours ago) from its hourly rows, in one transaction that also records the
 day in ``rollup_days``. Readers use page_days only for days listed in rollup_days and
 hourly rows for every other hour. Late views (timestamps up to RETENTION_DAYS old are
-accepted) for a day already built are added to its page_days rows by the flush that adds
-them to page_views, in the same transaction; see common/sql.py LOCK_DAYS for why a
-build and such a flush cannot miss each other.
+accepted) for a day already built are added to the rollup by the flush that adds them to
+page_days, in the same transaction; see common/sql.py LOCK_DAYS for why a build and such
+a flush cannot miss each other.
+
+``cum`` makes the top pages of a month cost two days, not thirty: it is the page's views
+from the first day of its chain of consecutive built days through this day, so the views
+of [a, b] are ``cum(b) - cum(a) + views(a)``. A page has a row on every built day after
+its first (views 0 where none), so both rows exist. Building day D carries D-1's rows
+forward; a late view for day d adds to ``views`` of d and to ``cum`` of every built day
+from d on.
 
 The rollups are not partitioned: a site-hour is one row per shard and a page-day one
 row, so the cleaner expires them with batched deletes on an index.
@@ -70,15 +77,16 @@ def upgrade() -> None:
             page_key uuid   GENERATED ALWAYS AS (md5(page)::uuid) STORED,
             site_key uuid   GENERATED ALWAYS AS (md5(page_site(page))::uuid) STORED,
             views    bigint NOT NULL,
+            cum      bigint NOT NULL,
             visitors hll,
             CONSTRAINT pk_page_days PRIMARY KEY (day, page_key)
         )
         """
     )
-    # Top pages of one site: its days by index; views in the index for index-only scans.
-    op.execute("CREATE INDEX ix_page_days_site_key_day ON page_days (site_key, day) INCLUDE (page_key, views)")
-    op.execute("CREATE INDEX ix_page_days_day ON page_days (day) INCLUDE (page_key, views)")
-    op.execute("COMMENT ON TABLE page_days IS 'Views and visitors per page and closed UTC day; only days listed in rollup_days are complete'")
+    # Top pages (of one site): a day's rows by index, the counts in it for index-only scans.
+    op.execute("CREATE INDEX ix_page_days_site_key_day ON page_days (site_key, day) INCLUDE (page_key, views, cum)")
+    op.execute("CREATE INDEX ix_page_days_day ON page_days (day) INCLUDE (page_key, views, cum)")
+    op.execute("COMMENT ON TABLE page_days IS 'Views (and running views, cum) and visitors per page and closed UTC day; only days in rollup_days are complete'")
     op.execute(
         """
         CREATE TABLE rollup_days (

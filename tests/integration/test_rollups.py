@@ -42,6 +42,23 @@ def hourly_by_day(engine, days: set[date]) -> dict[tuple[str, date], int]:
         return {(page, day): int(views) for page, day, views in rows if day in days}
 
 
+def assert_running_sums(engine) -> None:
+    """Every page has a row on each built day after its first, and cum is the running sum of views."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT page, day, views, cum FROM page_days ORDER BY page, day")).all()
+    built = built_days(engine)
+    previous: dict[str, tuple[date, int]] = {}
+    for page, day, views, cum in rows:
+        if page in previous:
+            last_day, last_cum = previous[page]
+            assert built.index(day) == built.index(last_day) + 1, (page, day, "a built day without a row")
+            assert cum == last_cum + views, (page, day)
+        else:
+            assert cum == views, (page, day)
+        previous[page] = (day, cum)
+    assert all(day == built[-1] for day, _cum in previous.values()), "rows carried forward to the last built day"
+
+
 def built_days(engine) -> list[date]:
     with engine.connect() as connection:
         return list(connection.execute(text("SELECT day FROM rollup_days ORDER BY day")).scalars())
@@ -72,7 +89,8 @@ def test_the_cleaner_rolls_up_closed_days_once(settings, engine):
     insert_rows(engine, [(page, hour, shard, rng.randint(1, 9)) for page in PAGES for hour in hours for shard in (0, 1)])
     report = make_cleaner(settings, engine).run()
     assert built_days(engine) == WHOLE_CLOSED_DAYS and report.days_rolled_up == len(WHOLE_CLOSED_DAYS)
-    assert page_days(engine) == hourly_by_day(engine, set(WHOLE_CLOSED_DAYS))
+    assert {key: n for key, n in page_days(engine).items() if n} == hourly_by_day(engine, set(WHOLE_CLOSED_DAYS))
+    assert_running_sums(engine)
     assert make_cleaner(settings, engine).run().days_rolled_up == 0
 
 
@@ -85,8 +103,10 @@ def test_late_views_for_a_rolled_up_day_reach_page_days_once(settings, engine):
     late = [("example.com/a", hour_start_epoch(day_hour + HOUR), 5), ("example.com/new", hour_start_epoch(day_hour), 2)]
     store(settings, engine).apply(batch_of((message, late)))
     store(settings, engine).apply(batch_of((message, late)))  # a redelivery adds nothing
-    assert page_days(engine) == {("example.com/a", date(2025, 3, 8)): 15, ("example.com/new", date(2025, 3, 8)): 2}
-    assert page_days(engine) == hourly_by_day(engine, {date(2025, 3, 8)})
+    assert page_days(engine)[("example.com/a", date(2025, 3, 8))] == 15
+    assert page_days(engine)[("example.com/new", date(2025, 3, 8))] == 2
+    assert {key: n for key, n in page_days(engine).items() if n} == hourly_by_day(engine, {date(2025, 3, 8)})
+    assert_running_sums(engine)
 
 
 def test_rolling_up_stays_exact_while_late_views_arrive(settings, engine):
@@ -113,7 +133,8 @@ def test_rolling_up_stays_exact_while_late_views_arrive(settings, engine):
         stop.set()
         writer.join()
     assert flushed["flushes"] > 0
-    assert page_days(engine) == hourly_by_day(engine, set(days))
+    assert {key: n for key, n in page_days(engine).items() if n} == hourly_by_day(engine, set(WHOLE_CLOSED_DAYS))
+    assert_running_sums(engine)
 
 
 def test_visitor_sketches_are_unioned_into_the_day(settings, engine):
@@ -136,10 +157,10 @@ def test_rollups_older_than_the_retention_window_are_removed(settings, engine):
     writer.apply(batch_of((new_message_id(), [("example.com/a", hour_start_epoch(old), 1), ("example.com/a", hour_start_epoch(kept), 2)])))
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO rollup_days (day) VALUES (:old), (:whole)"), {"old": old.date(), "whole": old.date() + timedelta(days=1)})
-        connection.execute(text("INSERT INTO page_days (day, page, views) VALUES (:old, 'example.com/a', 3), (:whole, 'example.com/a', 4)"),
+        connection.execute(text("INSERT INTO page_days (day, page, views, cum) VALUES (:old, 'example.com/a', 3, 3), (:whole, 'example.com/a', 4, 7)"),
                            {"old": old.date(), "whole": old.date() + timedelta(days=1)})
     report = make_cleaner(settings, engine).run()
     assert report.rollup_rows_deleted == 2  # the site hour before the cutoff, the page day that is no longer whole
     assert set(site_hours(engine)) == {("example.com", kept)}
     assert old.date() not in built_days(engine) and old.date() + timedelta(days=1) in built_days(engine)
-    assert page_days(engine) == {("example.com/a", old.date() + timedelta(days=1)): 4}
+    assert [(page, day) for page, day in page_days(engine) if day <= old.date() + timedelta(days=1)] == [("example.com/a", old.date() + timedelta(days=1))]

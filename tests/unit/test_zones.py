@@ -125,3 +125,18 @@ def test_an_uneven_offset_anywhere_in_the_window_is_found():
 def test_unknown_zones_are_value_errors(name):
     with pytest.raises(ValueError, match="not an IANA time zone"):
         zones.zone(name)
+
+
+def test_consecutive_runs_and_the_hours_outside_them():
+    from datetime import date
+
+    from api.reports.reading import consecutive_runs, hours_outside
+
+    days = [date(2025, 7, d) for d in (1, 2, 3, 5, 7, 8)]
+    assert consecutive_runs(days) == [(days[0], days[2]), (days[3], days[3]), (days[4], days[5])]
+    assert consecutive_runs([]) == []
+    start, end = utc(2025, 6, 30, 5), utc(2025, 7, 9, 3)
+    assert hours_outside(start, end, days) == [
+        (start, utc(2025, 7, 1)), (utc(2025, 7, 4), utc(2025, 7, 5)), (utc(2025, 7, 6), utc(2025, 7, 7)), (utc(2025, 7, 9), end)
+    ]
+    assert hours_outside(utc(2025, 7, 1), utc(2025, 7, 4), days[:3]) == []

@@ -1,11 +1,13 @@
 """Step 5: roll closed UTC days up into page_days, and expire rollup rows older than RETENTION_DAYS.
 
 A day is built once it has ended more than COMPACT_AFTER hours ago and lies whole inside
-the retention window: from its hourly rows, in one transaction that also marks it in
-rollup_days, under the day's exclusive advisory lock. Views that arrive for it later
-are added to its page_days rows by the flush (common/sql.py LOCK_DAYS says why the two
-cannot miss each other), so a built day stays exact and is never built again. Building
-is idempotent: a day already marked is skipped, and a build that fails rolls back whole.
+the retention window: from its hourly rows and the running sums of the day before, in one
+transaction that also marks it in rollup_days, under exclusive advisory locks on the day
+and the day before. Days are built in order, so each continues the chain of the one before
+(a failed build ends the run; the next run starts from it). Views that arrive for a built
+day later are added by the flush (common/sql.py LOCK_DAYS says why the two cannot miss
+each other), so a built day stays exact and is never built again. Building is
+idempotent: a day already marked is skipped, and a build that fails rolls back whole.
 """
 from __future__ import annotations
 
@@ -52,7 +54,9 @@ class Rollups(CleanerBase):
     def _build_day(self, day: date) -> int | None:
         """The day's page_days rows and its mark, in one transaction; None if it was built meanwhile."""
         with self._transaction() as connection:
-            connection.execute(LOCK_DAY, {"day": day})  # waits for flushes with views of this day to commit
+            # Waits for flushes that add to this day or to the running sums of the day before (common/sql.py LOCK_DAYS).
+            connection.execute(LOCK_DAY, {"day": day - timedelta(days=1)})
+            connection.execute(LOCK_DAY, {"day": day})
             if connection.execute(IS_BUILT, {"day": day}).scalar():
                 return None
             connection.execute(CLEAR_DAY, {"day": day})
