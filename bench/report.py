@@ -129,10 +129,11 @@ def _fill(run: Run, pages: int) -> dict[str, Any]:
     return {"rows": rows, "fill_s": round(fill_s, 1), "vacuum_analyze_s": round(vacuum_s, 1), "hours_per_page": int((last_hour - first_hour) / timedelta(hours=1)) + 1}
 
 
-def _roll_up(run: Run) -> dict[str, Any]:
+def _roll_up(run: Run, site_hours: bool = True) -> dict[str, Any]:
     started = time.monotonic()
-    with run.engine.begin() as connection:
-        connection.execute(FILL_SITE_HOURS)
+    if site_hours:
+        with run.engine.begin() as connection:
+            connection.execute(FILL_SITE_HOURS)
     site_s = time.monotonic() - started
     now = datetime.now(timezone.utc)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="pageviews_bench_plans")
     parser.add_argument("--database-server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--fill", action="store_true", help="drop, recreate and fill the database first")
+    parser.add_argument("--rebuild-days", action="store_true", help="empty page_days and build it again with the cleaner's step")
     args = parser.parse_args(argv)
     structured_logging.configure("info")
     run = Run(quick=False, database_server_url=args.database_server, amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F", database=args.database)  # not used
@@ -49,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from common import db
 
-        run.engine = db.make_engine(run.base.database_url, application_name="pageviews-bench-plans", statement_timeout_ms=0)
+        run.engine = db.make_engine(run.base.database_url, application_name="pageviews-bench-plans", statement_timeout_ms=0, autocommit=True)
+        if args.rebuild_days:
+            with run.engine.begin() as connection:
+                connection.execute(text("TRUNCATE page_days, rollup_days"))
+            print(f"-- rebuilt: {_roll_up(run, site_hours=False)}")
     with run.engine.connect() as connection:
         pages = connection.execute(text("SELECT count(DISTINCT page) FROM page_views WHERE view_hour = (SELECT max(view_hour) FROM page_views)")).scalar()
     print(f"-- {args.database}: {pages} pages over {SITES} sites\n")
@@ -75,6 +80,8 @@ def _explain_phase(engine, name: str, path: str) -> None:
     try:
         cursor = raw.cursor()
         for statement, parameters in captured:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue  # BEGIN and ROLLBACK of a snapshot
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
             print("\n".join(row[0] for row in cursor.fetchall()), end="\n\n")
         raw.rollback()
