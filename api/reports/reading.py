@@ -19,8 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from api.errors import ApiError
 from api.reports.params import ALL_SITES, ReportQuery, TopQuery
-from common import db
-from common import sql
+from common import db, sql
 from common.sql import COMPLETE_DAYS, TOP_SITES
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import total_views, wait_for
 from tests.e2e.reports_data import HOUR, by_page, by_site, in_window, iso, ranked, send, send_and_wait, spread, today
+from tests.helpers import total_views, wait_for
 from worker.cleaner import Cleaner
 
 

@@ -75,7 +75,7 @@ def test_day_window_across_a_change_of_offset_counts_calendar_days():
     days = zones.buckets(start, end, BERLIN, "day")
     assert len(days) == zones.count_buckets(start, end, BERLIN, "day") == 14
     assert sum((b.end - b.start for b in days), timedelta()) == timedelta(hours=14 * 24 + 1)
-    assert all(b.end == nxt.start for b, nxt in zip(days, days[1:]))
+    assert all(b.end == nxt.start for b, nxt in zip(days, days[1:], strict=False))
 
 
 @pytest.mark.parametrize(
