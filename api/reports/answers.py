@@ -13,7 +13,7 @@ JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 
 
-def report(query: ReportQuery, buckets: list[zones.Bucket], counts: dict[int, Counts], totals: Counts) -> Response:
+def report(query: ReportQuery, buckets: tuple[zones.Bucket, ...], counts: dict[int, Counts], totals: Counts) -> Response:
     """One item per bucket, zero-filled, ordered and cut to `take`; totals over the whole window."""
     empty = Counts()
     order = range(len(buckets) - 1, -1, -1) if query.descending else range(len(buckets))
@@ -35,11 +35,11 @@ def ranked(kind: str, found: list[Ranked], totals: Counts, fmt: str) -> Response
 
 
 def _hour_item(bucket: zones.Bucket, counts: Counts) -> dict:
-    return {"h": bucket.label.hour, "v": counts.views, "t": zones.format_label(bucket.label), "u": counts.visitors}
+    return {"h": bucket.label.hour, "v": counts.views, "t": bucket.text, "u": counts.visitors}
 
 
 def _day_item(bucket: zones.Bucket, counts: Counts) -> dict:
-    return {"d": bucket.label.date().isoformat(), "t": zones.format_label(bucket.label), "v": counts.views, "u": counts.visitors}
+    return {"d": bucket.text[:10], "t": bucket.text, "v": counts.views, "u": counts.visitors}
 
 
 def _totals(totals: Counts) -> dict:

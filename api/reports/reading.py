@@ -46,9 +46,12 @@ def bucket_counts(engine: Engine, query: ReportQuery, starts: list[datetime]) ->
     if not hourly:
         params["bounds"] = "{" + ",".join(start.isoformat() for start in starts) + "}"
     found = _read(engine, lambda connection: connection.execute(sql.bucket_counts(rows, hourly), params).all())
-    if hourly:
-        found = [(None if b is None else int((b - query.start).total_seconds()) // 3600 + 1, v, u) for b, v, u in found]
-    return _by_bucket(found)
+    if not hourly:
+        return _by_bucket(found)
+    start = query.start.timestamp()  # an hourly bucket is its UTC hour: its index is hours since the start
+    counts = {int(hour.timestamp() - start) // 3600: Counts(views, visitors) for hour, views, visitors in found if hour is not None}
+    totals = next((Counts(views or 0, visitors) for hour, views, visitors in found if hour is None), Counts())
+    return counts, totals
 
 
 def top_sites(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:

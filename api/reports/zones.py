@@ -11,7 +11,7 @@ A bucket is [start, end) in UTC; `label` is its start on the zone's wall clock.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +28,10 @@ class Bucket:
     start: datetime  # UTC
     end: datetime  # UTC, exclusive
     label: datetime  # start on the zone's wall clock (aware, with the zone's offset)
+    text: str = field(init=False, compare=False)  # format_label(label), made once: buckets() is cached
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", format_label(self.label))
 
 
 def zone(name: str) -> ZoneInfo:
@@ -121,15 +125,19 @@ def default_window(now: datetime, tz: ZoneInfo, granularity: Granularity) -> tup
     return step(end, tz, granularity, -DEFAULT_BUCKETS[granularity]), end
 
 
-def buckets(start: datetime, end: datetime, tz: ZoneInfo, granularity: Granularity) -> list[Bucket]:
-    """The buckets of tz covering [start, end), both bucket-aligned, in ascending order."""
+@functools.lru_cache(maxsize=256)
+def buckets(start: datetime, end: datetime, tz: ZoneInfo, granularity: Granularity) -> tuple[Bucket, ...]:
+    """The buckets of tz covering [start, end), both bucket-aligned, in ascending order.
+
+    Cached: most requests ask for the same few windows (the default ones move once an
+    hour), and a month of hours is 720 labels to format. Only times, never counts."""
     found: list[Bucket] = []
     current = start
     while current < end:
         following = current + HOUR if granularity == "hour" else step(current, tz, "day", 1)
         found.append(Bucket(current, following, current.astimezone(tz)))
         current = following
-    return found
+    return tuple(found)
 
 
 def count_buckets(start: datetime, end: datetime, tz: ZoneInfo, granularity: Granularity) -> int:
