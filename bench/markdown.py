@@ -132,8 +132,17 @@ def _code_line(record: RunRecord) -> str:
     return f"- **The code under test changed during this run** (it was being edited); fingerprint as each scenario started: {by_scenario}"
 
 
+# Everything from this line on is written by hand (analyses, query plans) and kept when a run rewrites the file.
+KEPT_MARKER = "<!-- kept across runs: written by hand -->"
+
+
 def write(record: RunRecord) -> None:
-    MARKDOWN_PATH.write_text(render(record), encoding="utf-8")
+    kept = ""
+    if MARKDOWN_PATH.exists():
+        old = MARKDOWN_PATH.read_text(encoding="utf-8")
+        if KEPT_MARKER in old:
+            kept = "\n" + old[old.index(KEPT_MARKER):]
+    MARKDOWN_PATH.write_text(render(record) + kept, encoding="utf-8")
 
 
 def render(record: RunRecord) -> str:
