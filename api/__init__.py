@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import errors, health, ingest, metrics
+from api import beacon, bots, errors, health, ingest, metrics, tracker
 from api.ingest import MAX_BODY_BYTES
 from api.reports import routes as reports
 from api.services import Services
@@ -21,6 +21,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     metrics.register(app)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(beacon.bp)
+    bots.load()
+    app.register_blueprint(tracker.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(health.bp)
     return app

@@ -19,6 +19,15 @@ from sqlalchemy import TextClause, text
 
 PAGE_KEY = "CAST(md5(:page) AS uuid)"
 
+# Visitors sketches (DESIGN.md): log2m 14, regwidth 5, explicit threshold auto, sparse on.
+# Exact while small (explicit mode keeps the ids themselves, up to 1280 of them), about
+# 0.8 % standard error at scale (1.04 / sqrt(2^14)), 10 kB at most per row. Visitor ids
+# are keyed BLAKE2b output, already uniform, so they are cast to hashvals, not hashed again.
+HLL_PARAMETERS = "14, 5, -1, 1"
+# hll_union is STRICT (NULL if either side is NULL); rows of single and multi have no sketch.
+UNION_VISITORS = "visitors = coalesce(hll_union({table}.visitors, EXCLUDED.visitors), {table}.visitors, EXCLUDED.visitors)"
+MERGE_VISITORS = UNION_VISITORS.format(table="page_views")
+
 # --------------------------------------------------------------------------- worker: the flush
 
 RECORD_IDS = text(
@@ -57,44 +66,63 @@ LOCK_DAY = text(f"SELECT pg_advisory_xact_lock({ROLLUP_LOCK_CLASS}, CAST(:day AS
 # hll_union_agg allocates a full sketch state per group even when every input is NULL
 # (about 12 kB: 720 hourly groups spilled to disk); FILTER skips the rows without one.
 UNION_AGG = "hll_union_agg({column}) FILTER (WHERE {column} IS NOT NULL)"
-UNION_VISITORS = "visitors = coalesce(hll_union({table}.visitors, EXCLUDED.visitors), {table}.visitors, EXCLUDED.visitors)"  # hll_union is STRICT
 
-# One statement, so one transaction with RECORD_IDS: the batch's rows go to page_views,
-# their sums per site and hour to site_hours (one shard per flush, rows in key order so
-# that concurrent flushes lock them in the same order and do not deadlock), and those of
-# days already rolled up to page_days: views to their day's row, and cum to the rows of
-# that day and every later built day (LOCK_DAYS). Views without a visitor carry a NULL sketch.
-ADD_COUNTS = text(
-    f"""
-    WITH batch AS MATERIALIZED (
+# The batch's rows: without visitors (single and multi) each has a NULL sketch; with them,
+# :visitor_rows[i] is the (1-based) row of the batch that :visitor_ids[i] belongs to, and
+# rows without visitors still get no sketch.
+BATCH_WITHOUT_VISITORS = """
         SELECT page, to_timestamp(hour) AS view_hour, shard, views, CAST(NULL AS hll) AS visitors
         FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
-             AS b(page, hour, shard, views)
-    ), pages AS (
-        INSERT INTO page_views (page, view_hour, shard, views, visitors)
-        SELECT page, view_hour, shard, views, visitors FROM batch
-        ON CONFLICT (page_key, view_hour, shard) DO UPDATE
-        SET views = page_views.views + EXCLUDED.views, {UNION_VISITORS.format(table="page_views")}
-    ), sites AS (
-        INSERT INTO site_hours (site, view_hour, shard, views, visitors)
-        SELECT page_site(page), view_hour, :site_shard, sum(views), {UNION_AGG.format(column="visitors")}
-        FROM batch GROUP BY 1, 2 ORDER BY md5(page_site(page)), view_hour
-        ON CONFLICT (site_key, view_hour, shard) DO UPDATE
-        SET views = site_hours.views + EXCLUDED.views, {UNION_VISITORS.format(table="site_hours")}
-    ), late AS (
-        SELECT CAST(view_hour AT TIME ZONE 'UTC' AS date) AS day, page, sum(views) AS views, {UNION_AGG.format(column="visitors")} AS visitors
-        FROM batch GROUP BY 1, 2
+             AS b(page, hour, shard, views)"""
+BATCH_WITH_VISITORS = f"""
+        SELECT page, to_timestamp(hour) AS view_hour, shard, views, sketch AS visitors
+        FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
+             WITH ORDINALITY AS b(page, hour, shard, views, row)
+        LEFT JOIN (
+            SELECT row, hll_add_agg(CAST(visitor AS hll_hashval), {HLL_PARAMETERS}) AS sketch
+            FROM unnest(CAST(:visitor_rows AS bigint[]), CAST(:visitor_ids AS bigint[])) AS v(row, visitor)
+            GROUP BY row
+        ) sketches USING (row)"""
+
+
+def _add_counts(batch: str) -> TextClause:
+    """One statement, so one transaction with RECORD_IDS: the batch's rows go to page_views,
+    their sums per site and hour to site_hours (one shard per flush, rows in key order so
+    that concurrent flushes lock them in the same order and do not deadlock), and those of
+    days already rolled up to page_days: views to their day's row, and cum to the rows of
+    that day and every later built day (LOCK_DAYS)."""
+    return text(
+        f"""
+        WITH batch AS MATERIALIZED ({batch}
+        ), pages AS (
+            INSERT INTO page_views (page, view_hour, shard, views, visitors)
+            SELECT page, view_hour, shard, views, visitors FROM batch
+            ON CONFLICT (page_key, view_hour, shard) DO UPDATE
+            SET views = page_views.views + EXCLUDED.views, {MERGE_VISITORS}
+        ), sites AS (
+            INSERT INTO site_hours (site, view_hour, shard, views, visitors)
+            SELECT page_site(page), view_hour, :site_shard, sum(views), {UNION_AGG.format(column="visitors")}
+            FROM batch GROUP BY 1, 2 ORDER BY md5(page_site(page)), view_hour
+            ON CONFLICT (site_key, view_hour, shard) DO UPDATE
+            SET views = site_hours.views + EXCLUDED.views, {UNION_VISITORS.format(table="site_hours")}
+        ), late AS (
+            SELECT CAST(view_hour AT TIME ZONE 'UTC' AS date) AS day, page, sum(views) AS views, {UNION_AGG.format(column="visitors")} AS visitors
+            FROM batch GROUP BY 1, 2
+        )
+        INSERT INTO page_days (day, page, views, cum, visitors)
+        SELECT r.day, l.page, sum(CASE WHEN r.day = l.day THEN l.views ELSE 0 END), sum(l.views),
+               {UNION_AGG.format(column="CASE WHEN r.day = l.day THEN l.visitors END")}
+        FROM late l JOIN rollup_days r ON r.day >= l.day
+        WHERE l.day IN (SELECT day FROM rollup_days)
+        GROUP BY r.day, l.page ORDER BY r.day, md5(l.page)
+        ON CONFLICT (day, page_key) DO UPDATE
+        SET views = page_days.views + EXCLUDED.views, cum = page_days.cum + EXCLUDED.cum, {UNION_VISITORS.format(table="page_days")}
+        """
     )
-    INSERT INTO page_days (day, page, views, cum, visitors)
-    SELECT r.day, l.page, sum(CASE WHEN r.day = l.day THEN l.views ELSE 0 END), sum(l.views),
-           {UNION_AGG.format(column="CASE WHEN r.day = l.day THEN l.visitors END")}
-    FROM late l JOIN rollup_days r ON r.day >= l.day
-    WHERE l.day IN (SELECT day FROM rollup_days)
-    GROUP BY r.day, l.page ORDER BY r.day, md5(l.page)
-    ON CONFLICT (day, page_key) DO UPDATE
-    SET views = page_days.views + EXCLUDED.views, cum = page_days.cum + EXCLUDED.cum, {UNION_VISITORS.format(table="page_days")}
-    """
-)
+
+
+ADD_COUNTS = _add_counts(BATCH_WITHOUT_VISITORS)
+ADD_COUNTS_AND_VISITORS = _add_counts(BATCH_WITH_VISITORS)
 
 ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
 # Creating a partition needs an exclusive lock on page_views; waiting behind a long
@@ -257,6 +285,8 @@ BATCH = "unnest(CAST(:keys AS uuid[]), CAST(:hours AS timestamptz[])) AS g(page_
 #   which PostgreSQL applies one after the other on the newest version.
 # - DELETE and INSERT are one statement in one transaction: readers see the views either
 #   in the shard rows or in shard 0, never in both or neither.
+# - Visitors sketches move with the views: hll_union_agg of the moved rows, united with
+#   shard 0's. A union is idempotent and order-free, so the same reasoning holds for them.
 # Deadlocks with a worker's multi-row flush are possible; the batch is then retried whole.
 # The key range repeats what the batch implies (it is a slice of the primary key): without
 # it the planner tends to hash-join the batch against a scan of the whole day.
@@ -266,11 +296,11 @@ MERGE_SHARDS = f"""
         WHERE p.page_key = g.page_key AND p.view_hour = g.view_hour AND p.shard <> 0
           AND (p.page_key, p.view_hour) >= (CAST(:first_key AS uuid), CAST(:first_hour AS timestamptz))
           AND (p.page_key, p.view_hour) <= (CAST(:last_key AS uuid), CAST(:last_hour AS timestamptz))
-        RETURNING p.page, p.view_hour, p.views
+        RETURNING p.page, p.view_hour, p.views, p.visitors
     ), merged AS (
-        INSERT INTO page_views (page, view_hour, shard, views)
-        SELECT page, view_hour, 0, sum(views)::bigint FROM moved GROUP BY page, view_hour
-        ON CONFLICT (page_key, view_hour, shard) DO UPDATE SET views = page_views.views + EXCLUDED.views
+        INSERT INTO page_views (page, view_hour, shard, views, visitors)
+        SELECT page, view_hour, 0, sum(views)::bigint, hll_union_agg(visitors) FROM moved GROUP BY page, view_hour
+        ON CONFLICT (page_key, view_hour, shard) DO UPDATE SET views = page_views.views + EXCLUDED.views, {MERGE_VISITORS}
         RETURNING 1
     )
     SELECT count(*) FROM merged
@@ -314,3 +344,9 @@ DELETE_EXPIRED_PAGE_DAYS = text(
 DELETE_EXPIRED_SITE_HOURS = text(
     "DELETE FROM site_hours WHERE ctid = ANY(ARRAY(SELECT ctid FROM site_hours WHERE view_hour < :cutoff LIMIT :limit))"
 )
+
+# --------------------------------------------------------------------------- visitor salts
+
+INSERT_SALT = text("INSERT INTO visitor_salts (day, salt) VALUES (:day, :salt) ON CONFLICT (day) DO NOTHING")
+SELECT_SALT = text("SELECT salt FROM visitor_salts WHERE day = :day")
+DELETE_OLD_SALTS = text("DELETE FROM visitor_salts WHERE day < :oldest_kept")

@@ -4,6 +4,10 @@ The counts go to page_views and, in the same statement, to the rollups: site_hou
 page_days for days the cleaner has already rolled up (common/sql.py ADD_COUNTS and
 LOCK_DAYS), so every rollup is exactly once whenever page_views is.
 
+Visitors ride along: each row's visitor ids become a sketch united with the row's (see
+common/sql.py ADD_COUNTS_AND_VISITORS). They need no exactly-once care: a sketch union is
+idempotent, so a redelivered message's visitors change nothing; only its views are taken out.
+
 Exactly once: the ids go into applied_messages first, in the same transaction as the
 counts. An id already there was counted by an earlier flush whose acknowledgement was
 lost (a crash between commit and ack, a lost connection, a repeated publish), so its
@@ -23,9 +27,9 @@ from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
 from common.logging import fields
-from common.sql import ADD_COUNTS, ENSURE_PARTITION, LOCK_DAYS, PARTITION_LOCK_TIMEOUT, RECORD_IDS
+from common.sql import ADD_COUNTS, ADD_COUNTS_AND_VISITORS, ENSURE_PARTITION, LOCK_DAYS, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.timeutil import from_epoch, hour_start_epoch, retention_cutoff, utc_now
-from common.views import ViewCounts
+from common.views import ViewCounts, VisitorIds
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
@@ -93,7 +97,8 @@ class Store:
             if counts:
                 rows = self._rows(counts)
                 connection.execute(LOCK_DAYS, {"first_day": rows.pop("first_day"), "last_day": max(rows.pop("last_day"), self._now().date())})
-                connection.execute(ADD_COUNTS, rows)
+                visitors = _visitor_rows(counts, batch.visitors)
+                connection.execute(ADD_COUNTS_AND_VISITORS if visitors else ADD_COUNTS, {**rows, **visitors})
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
         if expired:
@@ -128,6 +133,18 @@ class Store:
                 if connection.execute(ENSURE_PARTITION, {"day": day}).scalar():
                     log.info("created partition", extra=fields(day=day.isoformat()))
         self._known_days |= missing
+
+
+def _visitor_rows(counts: ViewCounts, visitors: VisitorIds) -> dict[str, list]:
+    """Each visitor id with the (1-based) row of `counts` it belongs to; {} when there are none."""
+    if not visitors:
+        return {}
+    rows, ids = [], []
+    for row, key in enumerate(counts, 1):
+        for visitor in visitors.get(key, ()):
+            rows.append(row)
+            ids.append(visitor)
+    return {"visitor_rows": rows, "visitor_ids": ids} if ids else {}
 
 
 def _without_expired(counts: ViewCounts, cutoff_epoch: int) -> tuple[ViewCounts, int]:
