@@ -164,3 +164,22 @@ def test_rollups_older_than_the_retention_window_are_removed(settings, engine):
     assert set(site_hours(engine)) == {("example.com", kept)}
     assert old.date() not in built_days(engine) and old.date() + timedelta(days=1) in built_days(engine)
     assert [(page, day) for page, day in page_days(engine) if day <= old.date() + timedelta(days=1)] == [("example.com/a", old.date() + timedelta(days=1))]
+
+
+def test_visitors_of_a_flush_reach_site_hours_and_rolled_up_days(settings, engine):
+    """Visitor ids (message format v2) become sketches in page_views, site_hours and, for a built day, page_days."""
+    day_hour = datetime(2025, 3, 8, 5, tzinfo=timezone.utc)
+    insert_rows(engine, [("example.com/a", day_hour, 0, 1)])
+    make_cleaner(settings, engine).run()  # 8 March is rolled up
+    late = hour_start_epoch(day_hour + HOUR)
+    views = [("example.com/a", late, 1, 11), ("example.com/b", late, 1, 11), ("example.com/b", late, 1, 12), ("other.test/x", late, 1, 13)]
+    store(settings, engine).apply(batch_of((new_message_id(), views)))
+    cardinality = "SELECT coalesce(round(hll_cardinality(hll_union_agg(visitors))), 0) FROM {table} WHERE {where}"
+    with engine.connect() as connection:
+        def count(table: str, where: str) -> int:
+            return int(connection.execute(text(cardinality.format(table=table, where=where))).scalar())
+
+        assert count("site_hours", "site = 'example.com'") == 2  # 11 and 12: a union, not 1 + 2
+        assert count("site_hours", "true") == 3
+        assert count("page_days", "page = 'example.com/b' AND day = '2025-03-08'") == 2
+        assert count("page_days", "day = '2025-03-08'") == 3  # 11, 12 and 13
