@@ -19,18 +19,19 @@ from api.reports import reading, zones
 from api.reports.params import validate_pages_query, validate_report_query, validate_sites_query
 from bench.context import Run
 from bench.report import HOURS, SITES, _fill, _roll_up, phases
+from common import db
 from common import logging as structured_logging
 
 READERS = {
     "/report": lambda engine, args, now: _report(engine, validate_report_query(args, now)),
-    "/pages": lambda engine, args, now: reading.top_pages(engine, validate_pages_query(args, now)),
-    "/sites": lambda engine, args, now: reading.top_sites(engine, validate_sites_query(args, now)),
+    "/pages": lambda engine, args, now: reading.top_pages(db.ReportDatabase(engine), validate_pages_query(args, now)),
+    "/sites": lambda engine, args, now: reading.top_sites(db.ReportDatabase(engine), validate_sites_query(args, now)),
 }
 
 
 def _report(engine, query):
     starts = [b.start for b in zones.buckets(query.start, query.end, zones.zone(query.tz), query.granularity)]
-    return reading.bucket_counts(engine, query, starts)
+    return reading.bucket_counts(db.ReportDatabase(engine), query, starts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         _fill(run, max(1, -(-args.rows // HOURS)))
         _roll_up(run)
     else:
-        from common import db
-
         run.engine = db.make_engine(run.base.database_url, application_name="pageviews-bench-plans", statement_timeout_ms=0, autocommit=True)
         if args.rebuild_days:
             with run.engine.begin() as connection:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -9,8 +11,9 @@ import sqlalchemy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from common.logging import fields
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 # SQLSTATE classes a reconnect or a retry can cure: connection exceptions (08),
@@ -18,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # serialization failures or deadlocks (40001, 40P01), lock timeouts (55P03).
 _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_CODES = ("40001", "40P01", "55P03")
+# How long a report replica that failed is left aside (reads go to the primary) before it is tried again.
+REPLICA_RECHECK_S = 5.0
+T = TypeVar("T")
 
 
 def make_engine(
@@ -28,8 +34,8 @@ def make_engine(
     With pre_ping each checkout first checks its connection (it may be stale after a
     restart), at the cost of a round trip; without it, callers retry once on
     `is_disconnect` (the first disconnect invalidates the whole pool). With autocommit
-    (for `read`) no BEGIN and ROLLBACK go to the server around each use: a one-statement
-    read is one round trip, and nothing toggles the connection's mode per checkout.
+    no BEGIN and ROLLBACK go to the server around each use: a one-statement read is one
+    round trip, and nothing toggles the connection's mode per checkout.
     """
     return sqlalchemy.create_engine(
         driver_url(url),
@@ -51,30 +57,86 @@ def is_disconnect(error: BaseException) -> bool:
     return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
 
 
-def read(engine: Engine, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
-    """Run the reads of `work(connection)`; a pooled connection found dead is retried once, fresh.
-
-    `engine` is made with make_engine(..., autocommit=True). Without `snapshot` each
-    statement sees its own snapshot, in one round trip (a one-statement report). With it,
-    every statement runs in one REPEATABLE READ transaction and sees the same data.
-    """
+def read_retrying_a_dead_connection(engine: Engine, query: Callable[[Connection], T]) -> T:
+    """query(connection), once more on a new connection if the pooled one was dead (the server restarted)."""
     try:
-        return _read_once(engine, work, snapshot)
+        with engine.connect() as connection:
+            return query(connection)
     except sa_exc.DBAPIError as exc:
         if not is_disconnect(exc):
             raise
-    return _read_once(engine, work, snapshot)  # the pool was stale (a restart): once more, on a new connection
-
-
-def _read_once(engine: Engine, work: Callable[[Connection], T], snapshot: bool) -> T:
     with engine.connect() as connection:
-        if not snapshot:
-            return work(connection)
+        return query(connection)
+
+
+def in_one_snapshot(query: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """query run in one REPEATABLE READ READ ONLY transaction, so that its statements see the
+    same data; for connections of an engine made with autocommit=True."""
+
+    def run(connection: Connection) -> T:
         connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            return work(connection)
+            return query(connection)
         finally:
             connection.exec_driver_sql("ROLLBACK")
+
+    return run
+
+
+class ReportDatabase:
+    """Where reports read: a streaming replica (REPORT_DATABASE_URL) while it answers, else the primary.
+
+    A replica that fails with an error a reconnect could cure (it is down or restarting,
+    or a query was cancelled by a recovery conflict) is left aside for REPLICA_RECHECK_S:
+    meanwhile reads go to the primary, with one log line when that starts and one when
+    the replica answers again. Without a replica every read goes to the primary.
+    """
+
+    def __init__(self, primary: Engine, replica: Engine | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._primary = primary
+        self._replica = replica
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._aside_since: float | None = None
+
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """query(connection) on the replica, or on the primary while the replica is down."""
+        if self._replica is not None and self._replica_worth_trying():
+            try:
+                result = read_retrying_a_dead_connection(self._replica, query)
+            except sa_exc.DBAPIError as exc:
+                if not is_transient(exc):
+                    raise
+                self._set_replica_aside(exc)
+            else:
+                self._replica_answered()
+                return result
+        return read_retrying_a_dead_connection(self._primary, query)
+
+    @property
+    def reading_from(self) -> str:
+        """'replica' or 'primary': where the next read goes (for /ready and tests)."""
+        return "replica" if self._replica is not None and self._replica_worth_trying() else "primary"
+
+    def _replica_worth_trying(self) -> bool:
+        aside_since = self._aside_since
+        return aside_since is None or self._clock() - aside_since >= REPLICA_RECHECK_S
+
+    def _set_replica_aside(self, error: BaseException) -> None:
+        with self._lock:
+            first = self._aside_since is None
+            self._aside_since = self._clock()
+        if first:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            log.warning("report replica unavailable; reading reports from the primary", extra=fields(error=reason[:300]))
+
+    def _replica_answered(self) -> None:
+        if self._aside_since is None:
+            return
+        with self._lock:
+            was_aside, self._aside_since = self._aside_since is not None, None
+        if was_aside:
+            log.info("report replica answers again; reading reports from it")
 
 
 def driver_url(url: str) -> sqlalchemy.URL:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TypeVar
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from api.errors import ApiError
@@ -38,14 +38,14 @@ class Ranked:
     counts: Counts
 
 
-def bucket_counts(engine: Engine, query: ReportQuery, starts: list[datetime]) -> tuple[dict[int, Counts], Counts]:
+def bucket_counts(database: db.ReportDatabase, query: ReportQuery, starts: list[datetime]) -> tuple[dict[int, Counts], Counts]:
     """Counts per bucket (by its index in `starts`; absent = none) and for the whole window."""
     hourly = query.granularity == "hour"
     rows, params = _rows_of(query.page, query.site)
     params.update(start=query.start, end=query.end)
     if not hourly:
         params["bounds"] = "{" + ",".join(start.isoformat() for start in starts) + "}"
-    found = _read(engine, lambda connection: connection.execute(sql.bucket_counts(rows, hourly), params).all())
+    found = _read(database, lambda connection: connection.execute(sql.bucket_counts(rows, hourly), params).all())
     if not hourly:
         return _by_bucket(found)
     start = query.start.timestamp()  # an hourly bucket is its UTC hour: its index is hours since the start
@@ -54,15 +54,15 @@ def bucket_counts(engine: Engine, query: ReportQuery, starts: list[datetime]) ->
     return counts, totals
 
 
-def top_sites(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
+def top_sites(database: db.ReportDatabase, query: TopQuery) -> tuple[list[Ranked], Counts]:
     def work(connection: Connection) -> tuple[list[Ranked], Counts]:
         rows = connection.execute(TOP_SITES, {"start": query.start, "end": query.end, "limit": query.limit}).all()
         return [Ranked(r.site, Counts(r.views, r.visitors)) for r in rows], _window_totals(connection, None, query)
 
-    return _read(engine, work, snapshot=True)
+    return _read(database, work, snapshot=True)
 
 
-def top_pages(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
+def top_pages(database: db.ReportDatabase, query: TopQuery) -> tuple[list[Ranked], Counts]:
     def work(connection: Connection) -> tuple[list[Ranked], Counts]:
         first, last = _whole_days(query.start, query.end)
         days = list(connection.execute(COMPLETE_DAYS, {"first": first, "last": last}).scalars())
@@ -74,7 +74,7 @@ def top_pages(engine: Engine, query: TopQuery) -> tuple[list[Ranked], Counts]:
         rows = connection.execute(sql.top_pages(len(ranges), query.site is not None), params).all()
         return [Ranked(r.page, Counts(r.views, r.visitors)) for r in rows], _window_totals(connection, query.site, query)
 
-    return _read(engine, work, snapshot=True)
+    return _read(database, work, snapshot=True)
 
 
 def hours_outside(start: datetime, end: datetime, days: list[date]) -> list[tuple[datetime, datetime]]:
@@ -129,9 +129,9 @@ def _by_bucket(rows: list) -> tuple[dict[int, Counts], Counts]:
     return found, totals
 
 
-def _read(engine: Engine, work: Callable[[Connection], T], snapshot: bool = False) -> T:
+def _read(database: db.ReportDatabase, work: Callable[[Connection], T], snapshot: bool = False) -> T:
     try:
-        return db.read(engine, work, snapshot=snapshot)
+        return database.read(db.in_one_snapshot(work) if snapshot else work)
     except DBAPIError as exc:
         if db.is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None

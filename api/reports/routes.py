@@ -15,19 +15,19 @@ bp = Blueprint("reports", __name__)
 def report() -> Response:
     query = validate_report_query(request.args.to_dict(flat=False), utc_now())
     buckets = zones.buckets(query.start, query.end, zones.zone(query.tz), query.granularity)
-    counts, totals = reading.bucket_counts(services().engine(), query, [bucket.start for bucket in buckets])
+    counts, totals = reading.bucket_counts(services().report_db(), query, [bucket.start for bucket in buckets])
     return answers.report(query, buckets, counts, totals)
 
 
 @bp.get("/pages")
 def pages() -> Response:
     query = validate_pages_query(request.args.to_dict(flat=False), utc_now())
-    found, totals = reading.top_pages(services().engine(), query)
+    found, totals = reading.top_pages(services().report_db(), query)
     return answers.ranked("page", found, totals, query.format)
 
 
 @bp.get("/sites")
 def sites() -> Response:
     query = validate_sites_query(request.args.to_dict(flat=False), utc_now())
-    found, totals = reading.top_sites(services().engine(), query)
+    found, totals = reading.top_sites(services().report_db(), query)
     return answers.ranked("site", found, totals, query.format)
