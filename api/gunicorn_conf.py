@@ -1,0 +1,66 @@
+"""gunicorn's settings for the API: the one place for every way it is started.
+
+    python -m api                                               (make run, the image)
+    gunicorn -c python:api.gunicorn_conf 'api:create_app()'     (the same, by hand)
+
+Values come from common.config (PORT, API_PROCESSES, API_WORKER_CLASS, API_THREADS,
+LOG_LEVEL). gunicorn imports this module in its master, before it forks: it imports
+nothing of Flask, SQLAlchemy or pika (see api/__init__.py).
+
+Why gevent is the default: with gthread, the publisher's I/O thread waited for the GIL
+behind every request thread of its process, and the confirm wait, not the work, set
+the request rate (BENCHMARKS.md, issue 15). Under gevent each process runs one event
+loop: request greenlets and the publisher's connection share it, and a request waits
+for its confirm without a thread hand-off.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from common import process
+
+settings = process.start("api")
+
+bind = f"0.0.0.0:{settings.port}"
+workers = settings.api_processes
+worker_class = settings.api_worker_class
+threads = settings.api_threads  # gthread only
+# gevent only: connections one process serves at once; more wait in the listen backlog.
+worker_connections = 1000
+backlog = 2048
+keepalive = 5
+timeout = 30
+graceful_timeout = 20
+accesslog = None
+errorlog = "-"
+loglevel = settings.log_level
+# gunicorn 27's control socket (for gunicornc) is unused here and wants a writable $HOME.
+control_socket_disable = True
+# A 2048-character page is up to 24 kB percent-encoded in GET /report, beyond any fixed
+# limit gunicorn offers (8190 at most); 0 means its own ceiling of 1 MiB. The app checks
+# the lengths itself.
+limit_request_line = 0
+
+# gunicorn's own log lines in the same key=value shape as ours. gunicorn merges this
+# shallowly into its defaults, so root and both of its loggers are spelled out.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"()": "common.logging.KeyValueFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, after gevent has patched the standard library and the app is loaded."""
+    if worker_class == "gevent":
+        # psycopg2 is C: the patch does not reach its sockets. Without a wait callback a
+        # report's query would block the whole process, every ingest request with it.
+        from common.db import make_psycopg_cooperative
+
+        make_psycopg_cooperative()
