@@ -192,8 +192,11 @@ class Run:
         self._children.append(child)
         return child
 
-    def start_bare(self, settings: Settings) -> Child:
-        child = processes.start_api(settings, self.log_dir, name="bare-flask", module="bench.bare_app", ready_path="/health")
+    def start_bare(self, settings: Settings, worker_class: str) -> Child:
+        """The bare app under the API's gunicorn settings, with this worker class (sync runs one thread: gunicorn
+        would turn sync with threads into gthread)."""
+        args = ["--worker-class", worker_class, *(["--threads", "1"] if worker_class == "sync" else [])]
+        child = processes.start_api(settings, self.log_dir, name=f"bare-flask-{worker_class}", module="bench.bare_app", ready_path="/health", args=args)
         self._children.append(child)
         return child
 

@@ -25,7 +25,7 @@ from bench.broker_ceiling import ceiling_broker
 from bench.context import Run, code_fingerprint, git_commit, machine, utc_now_iso
 from bench.drain import drain
 from bench.freshness import freshness
-from bench.ingest import ceiling_http, single
+from bench.ingest import CEILING_WORKER_CLASSES, ceiling_http, single
 from bench.multi import multi
 from bench.processes import machine_steal_s, wait_for_quiet
 from bench.report import report
@@ -78,12 +78,20 @@ class Unit:
     measure: Callable[[Run], dict[str, Any]]
 
 
+def _ceiling_http_unit(worker_class: str) -> Unit:
+    return Unit(f"ceiling-http-{worker_class}", frozenset({"ceilings", "single"}), lambda run: ceiling_http(run, worker_class))
+
+
 # The order of a run: each ceiling or exactly-once twin right beside the scenario it is
-# compared with (the machine's speed drifts), the ten-million-row report fill last.
+# compared with (the machine's speed drifts; single sits between the HTTP ceilings), the
+# ten-million-row report fill last.
 UNITS = (
-    Unit("ceiling-http", frozenset({"ceilings", "single"}), ceiling_http),
+    *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[:2]),
     Unit("single", frozenset({"single", "exactly-once"}), single),
+    *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[2:]),
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
+    # The API under the worker class that is not the default, for an A/B in the same run (issue 15).
+    Unit("single-gthread", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gthread")),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
     Unit("drain", frozenset({"drain", "exactly-once"}), drain),
@@ -92,8 +100,9 @@ UNITS = (
     Unit("cleaner", frozenset({"cleaner"}), _cleaner),
     Unit("report", frozenset({"report"}), report),
 )
-SCENARIOS = ("single", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner")
-CORE_SCENARIOS = tuple(s for s in SCENARIOS if s != "cleaner")  # cleaner is optional: run if its script exists
+SCENARIOS = ("single", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner", "worker-classes")
+# cleaner is optional (run if its script exists); worker-classes only on request (--scenario worker-classes).
+CORE_SCENARIOS = tuple(s for s in SCENARIOS if s not in ("cleaner", "worker-classes"))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -118,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {os.path.relpath(markdown.MARKDOWN_PATH, os.getcwd())}")
         return 0
     signal.signal(signal.SIGTERM, _interrupt)
-    chosen = set(args.scenario or SCENARIOS)
+    chosen = set(args.scenario or CORE_SCENARIOS + ("cleaner",))
     if "cleaner" in chosen and not CLEANER_SCRIPT.exists():
         if args.scenario:
             log.warning("bench/cleaner_bench.py does not exist; skipping the cleaner scenario")

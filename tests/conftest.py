@@ -86,8 +86,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
 def start_api(settings: Settings) -> Iterator[Callable[..., ApiProcess]]:
     started: list[ApiProcess] = []
 
-    def start(**overrides: object) -> ApiProcess:
-        api = ApiProcess(settings.replace(**overrides) if overrides else settings)
+    def start(ready_path: str = "/ready", **overrides: object) -> ApiProcess:
+        api = ApiProcess(settings.replace(**overrides) if overrides else settings, ready_path)
         started.append(api)
         return api
 

@@ -1,4 +1,4 @@
-"""The API's publisher: confirmed, pipelined publishing from one background I/O thread."""
+"""The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet)."""
 from __future__ import annotations
 
 import logging
@@ -98,10 +98,17 @@ class Publisher:
     at once and are confirmed together, so throughput is not bound by one round trip per
     request. While disconnected, ``submit`` fails at once and the thread reconnects with
     backoff.
+
+    ``on_gevent=True`` (gevent workers, after monkey-patching): the "thread" is a greenlet
+    and the connection is pika's GeventConnection on the process's one hub, so a
+    request greenlet hands its submission over with a plain callback and is woken by
+    the confirm without any thread switch or GIL hand-off. Otherwise a SelectConnection
+    runs its own I/O loop in a real thread.
     """
 
-    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher") -> None:
+    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher", on_gevent: bool = False) -> None:
         self._params = connection_parameters(url)
+        self._on_gevent = on_gevent
         self._topology = topology
         self._compose = compose
         self._name = name
@@ -144,7 +151,8 @@ class Publisher:
             self._wake_scheduled = True
             connection = self._connection
         try:
-            connection.ioloop.add_callback_threadsafe(self._drain)  # type: ignore[union-attr]
+            # Thread-safe on both loops; on the hub it just queues a callback after the running greenlets.
+            connection.ioloop.add_callback(self._drain)  # type: ignore[union-attr]
         except Exception as exc:  # the loop is closing: the connection is gone
             self._fail_pending(BrokerUnavailable(f"connection to RabbitMQ is closing: {exc}"))
         return submission.confirmation
@@ -154,7 +162,7 @@ class Publisher:
         connection = self._connection
         if connection is not None:
             try:
-                connection.ioloop.add_callback_threadsafe(self._close_connection)
+                connection.ioloop.add_callback(self._close_connection)
             except Exception:
                 pass
         if self._thread.is_alive():
@@ -189,7 +197,7 @@ class Publisher:
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
-        connection = pika.SelectConnection(
+        connection = self._connection_class()(
             self._params,
             on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_connection_open_error,
@@ -200,6 +208,14 @@ class Publisher:
         connection.ioloop.start()
         if not became_ready.is_set():
             raise self._open_error or BrokerUnavailable("connection closed before it was ready")
+
+    def _connection_class(self) -> type:
+        if not self._on_gevent:
+            return pika.SelectConnection
+        # Imported only here: gevent must not be loaded into the workers or the gthread API.
+        from pika.adapters.gevent_connection import GeventConnection
+
+        return GeventConnection
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
