@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from bench import BENCH_DIR, RESULTS_PATH, ROOT, markdown, wrk
 from bench.broker_ceiling import ceiling_broker
-from bench.context import Run, code_fingerprint, git_commit, machine, utc_now_iso
+from bench.context import DATABASE, Run, code_fingerprint, git_commit, machine, utc_now_iso
 from bench.drain import drain
 from bench.freshness import freshness
 from bench.ingest import CEILING_WORKER_CLASSES, ceiling_http, single
@@ -110,6 +110,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable); default: all (cleaner if bench/cleaner_bench.py exists). single also runs the HTTP ceiling it is compared with")
     parser.add_argument("--quick", action="store_true", help="shorten every duration for a smoke run (~3 minutes)")
     parser.add_argument("--database-server", default="postgresql://postgres@127.0.0.1:5432/postgres", help="PostgreSQL server; the bench uses a database pageviews_bench on it")
+    parser.add_argument("--database", default=DATABASE, help=f"the bench's database on that server, dropped and recreated (default {DATABASE}; give another when someone else benchmarks on the same server)")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     parser.add_argument("--write-markdown", action="store_true", help="write BENCHMARKS.md even if not every scenario ran")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="the JSON-lines file to append to (default bench/results.jsonl)")
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     units = [unit for unit in UNITS if unit.selected_by & chosen]
     wrk.ensure_wrk()
 
-    run = Run(quick=args.quick, database_server_url=args.database_server, amqp_url=args.amqp_url)
+    run = Run(quick=args.quick, database_server_url=args.database_server, amqp_url=args.amqp_url, database=args.database)
     python = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable
     record = RunRecord(run.run_id, utc_now_iso(), git_commit(), shlex.join([python, "-m", "bench", *argv]), args.quick, machine())
     log.info("benchmark run", extra=fields(run=run.run_id, scenarios=",".join(u.name for u in units), quick=args.quick, logs=str(run.log_dir)))

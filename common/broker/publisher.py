@@ -89,6 +89,28 @@ class _InFlight:
     submissions: list[_Submission]
 
 
+class _OneWritePerMessage:
+    """pika buffers each frame of a message (method, header, body) as a write of its own, and
+    its transport sends each with a system call of its own; joined, a message costs one.
+
+    Measured under load (issue 15): 15% less API CPU per request on gevent. It overrides a
+    private method of pika's Connection, so pika is pinned; tests/integration/test_publisher.py
+    publishes through it.
+    """
+
+    frames_sent: int
+
+    def _output_marshaled_frames(self, marshaled_frames: list[bytes]) -> None:
+        if len(marshaled_frames) > 1:
+            self.frames_sent += len(marshaled_frames) - 1  # pika counts one per item
+            marshaled_frames = [b"".join(marshaled_frames)]
+        super()._output_marshaled_frames(marshaled_frames)  # type: ignore[misc]
+
+
+class _SelectConnection(_OneWritePerMessage, pika.SelectConnection):
+    pass
+
+
 class Publisher:
     """Publishes with publisher confirms from one background thread that owns the connection.
 
@@ -211,11 +233,11 @@ class Publisher:
 
     def _connection_class(self) -> type:
         if not self._on_gevent:
-            return pika.SelectConnection
+            return _SelectConnection
         # Imported only here: gevent must not be loaded into the workers or the gthread API.
         from pika.adapters.gevent_connection import GeventConnection
 
-        return GeventConnection
+        return type("_GeventConnection", (_OneWritePerMessage, GeventConnection), {})
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
