@@ -7,11 +7,12 @@ Values come from common.config (PORT, API_PROCESSES, API_WORKER_CLASS, API_THREA
 LOG_LEVEL). gunicorn imports this module in its master, before it forks: it imports
 nothing of Flask, SQLAlchemy or pika (see api/__init__.py).
 
-Why gevent is the default: with gthread, the publisher's I/O thread waited for the GIL
-behind every request thread of its process, and the confirm wait, not the work, set
-the request rate (BENCHMARKS.md, issue 15). Under gevent each process runs one event
-loop: request greenlets and the publisher's connection share it, and a request waits
-for its confirm without a thread hand-off.
+Worker classes (API_WORKER_CLASS; issue 15, BENCHMARKS.md): gthread is the default, as
+it measured fastest on our machine, both in requests per second and in CPU per request,
+for the bare app and for the API. gevent runs one event loop per process, request
+greenlets and the publisher's connection on the same hub (no thread hand-off before a
+confirm); it is kept because there a report waiting on a slow database never holds up
+ingestion, while under gthread such reports can take every thread.
 """
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     ceilings = http_ceilings(figures)
     bare_name, bare = fastest(ceilings)
     broker = get("ceiling-broker")
-    for name in ("single", "single-gthread"):
+    for name in ("single", "single-gevent", "single-gthread"):
         if get(name):
             out.extend(_single_rows(name, get(name), bare_name, bare))
 

@@ -91,7 +91,7 @@ UNITS = (
     *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[2:]),
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
     # The API under the worker class that is not the default, for an A/B in the same run (issue 15).
-    Unit("single-gthread", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gthread")),
+    Unit("single-gevent", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gevent")),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
     Unit("drain", frozenset({"drain", "exactly-once"}), drain),

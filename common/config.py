@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url("amqp", "amqps")),
     Setting("PORT", "3000", _int_between(1, 65535)),
     Setting("API_PROCESSES", "2", _int_between(1, 64)),
-    Setting("API_WORKER_CLASS", "gevent", _choice("gevent", "gthread")),
+    Setting("API_WORKER_CLASS", "gthread", _choice("gthread", "gevent")),
     Setting("API_THREADS", "16", _int_between(1, 256)),
     Setting("PUBLISH_TIMEOUT_MS", "2000", _int_between(100, 60_000)),
     Setting("NUM_PARTITIONS", "10", _int_between(1, 1000)),

@@ -30,15 +30,15 @@ def _load_in_a_fresh_interpreter(**env: str) -> dict:
 
 
 def test_the_master_imports_no_library_that_gevent_must_patch_first() -> None:
-    assert _load_in_a_fresh_interpreter()["loaded"] == []
+    assert _load_in_a_fresh_interpreter(API_WORKER_CLASS="gevent")["loaded"] == []
 
 
 def test_settings_come_from_common_config() -> None:
-    loaded = _load_in_a_fresh_interpreter(API_WORKER_CLASS="gthread", API_PROCESSES="3", PORT="3123")
-    assert loaded["worker_class"] == "gthread"
+    loaded = _load_in_a_fresh_interpreter(API_WORKER_CLASS="gevent", API_PROCESSES="3", PORT="3123")
+    assert loaded["worker_class"] == "gevent"
     assert loaded["workers"] == 3
     assert loaded["bind"] == "0.0.0.0:3123"
 
 
-def test_gevent_is_the_default() -> None:
-    assert _load_in_a_fresh_interpreter()["worker_class"] == "gevent"
+def test_gthread_is_the_default() -> None:
+    assert _load_in_a_fresh_interpreter()["worker_class"] == "gthread"
