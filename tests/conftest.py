@@ -76,6 +76,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_PROCESSES": 1,
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
+            # API_WORKER_CLASS=gevent in the environment runs the suite's APIs under gevent workers.
+            **({"API_WORKER_CLASS": os.environ["API_WORKER_CLASS"]} if "API_WORKER_CLASS" in os.environ else {}),
         }
     )
     yield chosen

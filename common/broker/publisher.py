@@ -9,7 +9,15 @@ from typing import Any, Callable, Iterator
 import pika
 import pika.spec
 
-from common.broker.connection import BrokerUnavailable, PublishRefused, blocking_connection, connection_parameters, is_transient, message_properties
+from common.broker.connection import (
+    BrokerUnavailable,
+    PublishRefused,
+    async_connection_class,
+    blocking_connection,
+    connection_parameters,
+    is_transient,
+    message_properties,
+)
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
@@ -87,28 +95,6 @@ class _Submission:
 class _InFlight:
     message_id: str
     submissions: list[_Submission]
-
-
-class _OneWritePerMessage:
-    """pika buffers each frame of a message (method, header, body) as a write of its own, and
-    its transport sends each with a system call of its own; joined, a message costs one.
-
-    Measured under load (issue 15): 15% less API CPU per request on gevent. It overrides a
-    private method of pika's Connection, so pika is pinned; tests/integration/test_publisher.py
-    publishes through it.
-    """
-
-    frames_sent: int
-
-    def _output_marshaled_frames(self, marshaled_frames: list[bytes]) -> None:
-        if len(marshaled_frames) > 1:
-            self.frames_sent += len(marshaled_frames) - 1  # pika counts one per item
-            marshaled_frames = [b"".join(marshaled_frames)]
-        super()._output_marshaled_frames(marshaled_frames)  # type: ignore[misc]
-
-
-class _SelectConnection(_OneWritePerMessage, pika.SelectConnection):
-    pass
 
 
 class Publisher:
@@ -219,7 +205,7 @@ class Publisher:
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
-        connection = self._connection_class()(
+        connection = async_connection_class(on_gevent=self._on_gevent)(
             self._params,
             on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_connection_open_error,
@@ -230,14 +216,6 @@ class Publisher:
         connection.ioloop.start()
         if not became_ready.is_set():
             raise self._open_error or BrokerUnavailable("connection closed before it was ready")
-
-    def _connection_class(self) -> type:
-        if not self._on_gevent:
-            return _SelectConnection
-        # Imported only here: gevent must not be loaded into the workers or the gthread API.
-        from pika.adapters.gevent_connection import GeventConnection
-
-        return type("_GeventConnection", (_OneWritePerMessage, GeventConnection), {})
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
