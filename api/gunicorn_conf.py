@@ -20,7 +20,9 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from api import metrics_files
 from common import process
+from common.logging import FORMATTERS
 
 settings = process.start("api")
 
@@ -44,13 +46,13 @@ control_socket_disable = True
 # the lengths itself.
 limit_request_line = 0
 
-# gunicorn's own log lines in the same key=value shape as ours. gunicorn merges this
+# gunicorn's own log lines in the same shape as ours (LOG_FORMAT). gunicorn merges this
 # shallowly into its defaults, so root and both of its loggers are spelled out.
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"kv": {"()": "common.logging.KeyValueFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "formatters": {"ours": {"()": f"common.logging.{FORMATTERS[settings.log_format].__name__}"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "ours", "stream": "ext://sys.stderr"}},
     "root": {"handlers": ["stderr"], "level": loglevel.upper()},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
@@ -74,9 +76,22 @@ class _Logger(Logger):
 logger_class = _Logger
 
 
+def on_starting(server: Any) -> None:
+    """In the master, before the first fork: where every process writes its metrics."""
+    server.pageviews_metrics_directory = metrics_files.create()
+
+
+def on_exit(server: Any) -> None:
+    metrics_files.remove(server.pageviews_metrics_directory)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    metrics_files.retire_process(worker.pid)
+
+
 def post_worker_init(worker: Any) -> None:
     """In each worker, after gevent has patched the standard library and the app is loaded."""
-    if worker_class == "gevent":
+    if worker.cfg.worker_class_str == "gevent":  # the class running, even if chosen on the command line
         # psycopg2 is C: the patch does not reach its sockets. Without a wait callback a
         # report's query would block the whole process, every ingest request with it.
         from common.db import make_psycopg_cooperative

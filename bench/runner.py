@@ -1,6 +1,6 @@
 """python -m bench: run the benchmark scenarios of issue 6, print their table, write BENCHMARKS.md.
 
-Scenarios: single, multi, drain, freshness, report, ceilings (bare Flask, raw RabbitMQ),
+Scenarios: single, beacon (single's load through POST /page-views/beacon), multi, drain, freshness, report, ceilings (bare Flask, raw RabbitMQ),
 exactly-once (single and drain again with EXACTLY_ONCE=false), and cleaner (if
 bench/cleaner_bench.py exists: another engineer's script, run as a subprocess). Each appends a JSON line to
 bench/results.jsonl; a run of every scenario rewrites BENCHMARKS.md.
@@ -25,7 +25,7 @@ from bench.broker_ceiling import ceiling_broker
 from bench.context import DATABASE, Run, code_fingerprint, git_commit, machine, utc_now_iso
 from bench.drain import drain
 from bench.freshness import freshness
-from bench.ingest import CEILING_WORKER_CLASSES, ceiling_http, single
+from bench.ingest import CEILING_WORKER_CLASSES, beacon, ceiling_http, single
 from bench.multi import multi
 from bench.processes import machine_steal_s, wait_for_quiet
 from bench.report import report
@@ -92,6 +92,7 @@ UNITS = (
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
     # The API under the worker class that is not the default, for an A/B in the same run (issue 15).
     Unit("single-gevent", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gevent")),
+    Unit("beacon", frozenset({"beacon"}), beacon),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
     Unit("drain", frozenset({"drain", "exactly-once"}), drain),
@@ -100,7 +101,7 @@ UNITS = (
     Unit("cleaner", frozenset({"cleaner"}), _cleaner),
     Unit("report", frozenset({"report"}), report),
 )
-SCENARIOS = ("single", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner", "worker-classes")
+SCENARIOS = ("single", "beacon", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner", "worker-classes")
 # cleaner is optional (run if its script exists); worker-classes only on request (--scenario worker-classes).
 CORE_SCENARIOS = tuple(s for s in SCENARIOS if s not in ("cleaner", "worker-classes"))
 

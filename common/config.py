@@ -8,6 +8,7 @@ message that names the setting, instead of failing later somewhere else.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -65,6 +66,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _optional_port(raw: str) -> int | None:
+    """Empty means "the process's own default" (workers 9101, the cleaner 9100); 0 means off."""
+    if not raw.strip():
+        return None
+    return _int_between(0, 65535)(raw)
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -74,11 +82,54 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """`*`, or comma-separated origins, each spelled as browsers send them in the Origin header."""
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if names == ["*"]:
+        return ("*",)
+    if not names:
+        raise ValueError("expected * or a comma-separated list of origins such as https://example.com")
+    return tuple(_origin(name) for name in names)
+
+
+def _origin(raw: str) -> str:
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"expected an origin such as https://example.com (scheme, host, optional port; no path), got {raw!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"expected comma-separated IP addresses or CIDRs such as 10.0.0.0/8, got {item!r}") from None
+    return tuple(networks)
+
+
+def _joined(values: tuple) -> str:
+    return ",".join(str(value) for value in values)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: str
     parse: Callable[[str], Any]
+    render: Callable[[Any], str] = str  # back to the environment's spelling (Settings.as_env)
 
     @property
     def field(self) -> str:
@@ -108,6 +159,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPACT_AFTER", "2", _int_between(1, 24 * 3650)),
     Setting("CLEAN_INTERVAL", "300", _int_between(1, 86_400)),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
+    Setting("LOG_FORMAT", "kv", _choice("kv", "json")),
+    Setting("METRICS_PORT", "", _optional_port),
+    Setting("ALLOWED_ORIGINS", "*", _origins, _joined),
+    Setting("TRUSTED_PROXIES", "", _networks, _joined),
 )
 
 
@@ -135,6 +190,10 @@ class Settings:
     compact_after: int
     clean_interval: int
     log_level: str
+    log_format: str
+    metrics_port: int | None
+    allowed_origins: tuple[str, ...]
+    trusted_proxies: tuple[Network, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -173,7 +232,9 @@ class Settings:
                 value = format_partition_spec(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
-            env[setting.name] = str(value)
+            elif value is None:
+                value = ""
+            env[setting.name] = setting.render(value)
         return env
 
     def describe(self) -> dict[str, str]:
@@ -207,6 +268,19 @@ def read_env_file(path: str) -> dict[str, str]:
                 raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
             values[key.strip()] = value.strip().strip('"').strip("'")
     return values
+
+
+# prometheus_client chooses multiprocess mode on import, from this variable, in every
+# process that imports it: the API's launcher sets it before gunicorn forks its workers.
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics_directory(path: str | None) -> None:
+    """Tell this process and its future children where multiprocess metrics live (None: forget it)."""
+    if path is None:
+        os.environ.pop(METRICS_DIRECTORY_VARIABLE, None)
+    else:
+        os.environ[METRICS_DIRECTORY_VARIABLE] = path
 
 
 def environment() -> dict[str, str]:

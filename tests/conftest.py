@@ -51,7 +51,7 @@ def _queue_prefix(test_name: str) -> str:
 
 
 def _delete_topology(settings: Settings) -> None:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete_topology(topology)
@@ -76,6 +76,7 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_PROCESSES": 1,
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
+            "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
             # API_WORKER_CLASS=gevent in the environment runs the suite's APIs under gevent workers.
             **({"API_WORKER_CLASS": os.environ["API_WORKER_CLASS"]} if "API_WORKER_CLASS" in os.environ else {}),
         }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import pytest
 import requests
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -40,6 +42,14 @@ def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float 
         time.sleep(interval)
 
 
+def installed_tool(name: str, package: str) -> str:
+    """The path of a command the tests need, or a skip naming its Debian package (scripts/install-system-packages.sh installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (apt-get install {package}; .ci/run does it through scripts/install-system-packages.sh)")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,7 +66,7 @@ class Process:
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
         env.update(settings.as_env())
         env["PYTHONPATH"] = str(ROOT)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the child's whole life
         self.popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -126,6 +136,14 @@ def total_views(engine: Engine, page: str | None = None) -> int:
         return int(connection.execute(text("SELECT coalesce(sum(views), 0) FROM page_views WHERE page = :p"), {"p": page}).scalar())
 
 
+def total_visitors(engine: Engine, page: str, hour: datetime | None = None) -> int:
+    """Distinct visitors of a page (in one hour, or over all its hours) from the union of its rows' sketches."""
+    where = "page = :p" + ("" if hour is None else " AND view_hour = :h")
+    with engine.connect() as connection:
+        statement = f"SELECT coalesce(round(hll_cardinality(hll_union_agg(visitors)))::bigint, 0) FROM page_views WHERE {where}"
+        return int(connection.execute(text(statement), {"p": page, "h": hour}).scalar())
+
+
 def views_by_page_hour(engine: Engine) -> dict[tuple[str, datetime], int]:
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT page, view_hour, sum(views) FROM page_views GROUP BY page, view_hour"))
@@ -133,7 +151,7 @@ def views_by_page_hour(engine: Engine) -> dict[tuple[str, datetime], int]:
 
 
 def queue_depths(settings: Settings) -> dict[str, int]:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         names = [topology.partition_queue(p) for p in range(settings.num_partitions)] + [topology.dead_queue]
         return {name: admin.message_count(name) if admin.queue_exists(name) else 0 for name in names}

@@ -1,4 +1,8 @@
-"""The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet)."""
+"""The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet).
+
+About 350 lines, on purpose in one module: the connection callbacks, the in-flight table
+and the confirms are one state machine on one thread, and are read together.
+"""
 from __future__ import annotations
 
 import logging
@@ -21,7 +25,7 @@ from common.broker.connection import (
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
-from common.retry import call_with_retry
+from common.retry import until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,7 @@ class Publisher:
         self._returned: set[str] = set()
         self._next_tag = 1
         self._open_error: BaseException | None = None
+        self.last_error: BaseException | None = None  # why the last connection attempt failed; None once connected
         self._became_ready = threading.Event()  # of the current connection; replaced on each connect
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -181,16 +186,7 @@ class Publisher:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                call_with_retry(
-                    self._connect_and_serve,
-                    what="publisher connect",
-                    is_transient=is_transient,
-                    max_attempts=None,
-                    initial_wait=0.2,
-                    max_wait=5.0,
-                    sleep=self._stopping.wait,
-                    give_up=self._stopping.is_set,
-                )
+                until_stopped(self._connect_and_serve, what="publisher connect", is_transient=is_transient, stop=self._stopping)
             except Exception:
                 if self._stopping.is_set():
                     break
@@ -200,6 +196,13 @@ class Publisher:
 
     def _connect_and_serve(self) -> None:
         """Run one connection until it closes; raise if it never became ready (so tenacity backs off)."""
+        try:
+            self._serve_one_connection()
+        except Exception as exc:
+            self.last_error = exc  # for /ready: says why in operator words (common/diagnosis.py)
+            raise
+
+    def _serve_one_connection(self) -> None:
         with blocking_connection(self._params) as connection:
             self._topology.declare(connection.channel())
         self._open_error = None
@@ -235,6 +238,7 @@ class Publisher:
         self._in_flight.clear()
         self._returned.clear()
         self._became_ready.set()
+        self.last_error = None
         self._ready.set()
         log.info("publisher connected", extra=fields(name=self._name))
         if self._stopping.is_set():

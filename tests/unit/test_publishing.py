@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pytest
 
 from api.publishing import MAX_VIEWS_PER_MESSAGE, IngestRequest, compose, split_by_partition
@@ -148,23 +149,23 @@ def test_merge_up_to_the_distinct_key_limit_stays_one_message():
 
 
 def test_merge_that_would_exceed_max_count_for_one_key_starts_a_new_message():
-    near = IngestRequest({0: {("a", H): messages.MAX_COUNT - 5}})
+    near = IngestRequest({0: {("a", H): messages.MAX_MESSAGE_COUNT - 5}})
     more = IngestRequest({0: {("a", H): 6}})
     outgoing = compose(TOPOLOGY, [near, more])
     assert [m.covers for m in outgoing] == [[0], [1]]
-    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_COUNT - 5)], [("a", H, 6)]]
+    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_MESSAGE_COUNT - 5)], [("a", H, 6)]]
 
 
 def test_merge_reaching_exactly_max_count_stays_one_message():
-    outgoing = compose(TOPOLOGY, [IngestRequest({0: {("a", H): messages.MAX_COUNT - 5}}), IngestRequest({0: {("a", H): 5}})])
-    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_COUNT)]]
+    outgoing = compose(TOPOLOGY, [IngestRequest({0: {("a", H): messages.MAX_MESSAGE_COUNT - 5}}), IngestRequest({0: {("a", H): 5}})])
+    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_MESSAGE_COUNT)]]
 
 
 def test_every_composed_message_decodes():
-    requests = [request({(f"example.com/{i}/{j}", H + 3600 * j): messages.MAX_COUNT // 3 for j in range(3)}) for i in range(50)]
+    requests = [request({(f"example.com/{i}/{j}", H + 3600 * j): messages.MAX_MESSAGE_COUNT // 3 for j in range(3)}) for i in range(50)]
     outgoing = compose(TOPOLOGY, requests * 4)
     assert all(messages.decode(m.body).views for m in outgoing)
-    assert sum(decoded_counts(outgoing).values()) == 4 * 50 * 3 * (messages.MAX_COUNT // 3)
+    assert sum(decoded_counts(outgoing).values()) == 4 * 50 * 3 * (messages.MAX_MESSAGE_COUNT // 3)
 
 
 def test_compose_of_nothing_is_nothing():
@@ -201,3 +202,19 @@ def test_a_keyed_request_larger_than_a_message_splits_the_same_way_every_time():
     assert len(first) == 3 and len({m.message_id for m in first}) == 3
     assert first[0].message_id == messages.idempotent_message_id("retry-me", 0)
     assert sum(len(messages.decode(m.body).views) for m in first) == len(counts)
+
+
+def test_views_with_visitors_stay_separate_entries_and_merge_per_visitor():
+    topology = Topology("t", 1, 10)
+    first = IngestRequest({0: {("example.com/", H, 7): 1}})
+    second = IngestRequest({0: {("example.com/", H, 7): 1, ("example.com/", H, -8): 1}})
+    plain = IngestRequest({0: {("example.com/", H): 2}})
+    (message,) = compose(topology, [first, second, plain])
+    decoded = messages.decode(message.body)
+    assert orjson.loads(message.body)["v"] == 2
+    assert sorted(decoded.views, key=len) == [("example.com/", H, 2), ("example.com/", H, 2, 7), ("example.com/", H, 1, -8)]
+
+
+def test_messages_without_visitors_stay_version_1():
+    (message,) = compose(Topology("t", 1, 10), [IngestRequest({0: {("example.com/", H): 2}})])
+    assert orjson.loads(message.body)["v"] == 1
