@@ -1,6 +1,6 @@
 """The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet).
 
-About 350 lines, on purpose in one module: the connection callbacks, the in-flight table
+About 390 lines, on purpose in one module: the connection callbacks, the in-flight table
 and the confirms are one state machine on one thread, and are read together.
 """
 from __future__ import annotations
