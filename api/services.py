@@ -33,7 +33,12 @@ class Services:
     def publisher(self) -> Publisher:
         with self._lock:
             if self._publisher is None:
-                self._publisher = Publisher(self.settings.amqp_url, self.topology, functools.partial(compose, self.topology)).start()
+                self._publisher = Publisher(
+                    self.settings.amqp_url,
+                    self.topology,
+                    functools.partial(compose, self.topology),
+                    on_gevent=self.settings.api_worker_class == "gevent",
+                ).start()
                 self._started_at = time.monotonic()
             publisher = self._publisher
         # Requests in a fresh process wait for the first connection instead of failing;

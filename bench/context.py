@@ -99,7 +99,7 @@ class Run:
     quick: bool
     database_server_url: str
     amqp_url: str
-    database: str = DATABASE  # its own name lets two people bench on one server
+    database: str = DATABASE  # dropped and recreated: two runs at once on one server need different names
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     durations: Durations = field(init=False)
     base: Settings = field(init=False)
@@ -133,7 +133,7 @@ class Run:
 
     def reset_tables(self) -> None:
         with self.engine.begin() as connection:
-            connection.execute(text("TRUNCATE page_views, applied_messages, site_hours, page_days, rollup_days"))
+            connection.execute(text("TRUNCATE page_views, applied_messages"))
 
     def total_views(self, include_sentinels: bool = False) -> int:
         query = "SELECT coalesce(sum(views), 0) FROM page_views"
@@ -193,8 +193,11 @@ class Run:
         self._children.append(child)
         return child
 
-    def start_bare(self, settings: Settings) -> Child:
-        child = processes.start_api(settings, self.log_dir, name="bare-flask", module="bench.bare_app", ready_path="/health")
+    def start_bare(self, settings: Settings, worker_class: str) -> Child:
+        """The bare app under the API's gunicorn settings, with this worker class (sync runs one thread: gunicorn
+        would turn sync with threads into gthread)."""
+        args = ["--worker-class", worker_class, *(["--threads", "1"] if worker_class == "sync" else [])]
+        child = processes.start_api(settings, self.log_dir, name=f"bare-flask-{worker_class}", module="bench.bare_app", ready_path="/health", args=args)
         self._children.append(child)
         return child
 

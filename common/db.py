@@ -205,3 +205,44 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
+
+
+def make_psycopg_cooperative() -> None:
+    """Make psycopg2 wait through gevent's hub instead of blocking its process (gevent workers only).
+
+    psycopg2 then runs every libpq call asynchronously and calls `_wait_on_hub` whenever
+    it would block; other greenlets (ingest requests) run meanwhile. What psycogreen's
+    `patch_psycopg` does, plus the bound on connecting that libpq's connect_timeout no
+    longer enforces in this mode: a server that accepts and never answers would
+    otherwise hold a report (and a pool slot) forever.
+    """
+    from psycopg2 import extensions
+
+    extensions.set_wait_callback(_wait_on_hub)
+
+
+def _wait_on_hub(connection, timeout=None) -> None:  # noqa: ANN001 - psycopg2's wait-callback signature
+    import psycopg2
+    from gevent.socket import wait_read, wait_write
+    from psycopg2 import extensions
+
+    deadline = None
+    if connection.status == extensions.STATUS_SETUP:  # still connecting
+        connect_timeout = float(connection.get_dsn_parameters().get("connect_timeout") or 0)
+        deadline = time.monotonic() + connect_timeout if connect_timeout > 0 else None
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            if state == extensions.POLL_READ:
+                wait_read(connection.fileno(), timeout=left)
+            elif state == extensions.POLL_WRITE:
+                wait_write(connection.fileno(), timeout=left)
+            else:
+                raise psycopg2.OperationalError(f"unexpected poll state {state} from psycopg2")
+        except OSError as exc:  # gevent raises socket.timeout (an OSError) when `left` runs out
+            if deadline is not None and time.monotonic() >= deadline:
+                raise psycopg2.OperationalError(f"timeout expired: no answer from PostgreSQL within {connect_timeout:g} s") from exc
+            raise
