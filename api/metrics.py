@@ -24,10 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from flask import Blueprint, Flask, Response, g, request
-
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
