@@ -35,7 +35,7 @@ def send(api: ApiProcess, views: Sent) -> None:
 def send_and_wait(api: ApiProcess, engine, sent: Sent, views: Sent) -> None:
     send(api, views)
     sent.update(views)
-    wait_for(lambda: total_views(engine) == sum(sent.values()), what="every view counted")
+    wait_for(lambda: total_views(engine) == sum(sent.values()), timeout=60, what="every view counted")  # a busy machine
 
 
 def spread(seed: int, first: datetime, hours: int, step: int = 5) -> Sent:
