@@ -13,17 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import ipaddress
-import logging
 from typing import Any, Callable, TypeVar
 
 from flask import Flask, current_app, request
 
 from api.errors import ApiError
 from common.config import Settings
-from common.logging import fields
-
-log = logging.getLogger(__name__)
 
 REPORT = "report"
 INGEST = "ingest"
@@ -111,24 +106,3 @@ def requires(group: str) -> Callable[[F], F]:
         return guarded  # type: ignore[return-value]
 
     return decorate
-
-
-def warn_if_open(settings: Settings, host: str) -> None:
-    """One warning per open group when the API listens beyond this machine."""
-    if _is_loopback(host):
-        return
-    for group, tokens in ((REPORT, settings.report_tokens), (INGEST, settings.ingest_tokens)):
-        if not tokens:
-            log.warning(
-                "endpoints open to anyone who can reach this address; set the tokens before exposing it",
-                extra=fields(group=group, setting=f"{group.upper()}_TOKENS", bind=host),
-            )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -1,7 +1,7 @@
 """BENCHMARKS.md, written by the harness from the latest complete run."""
 from __future__ import annotations
 
-from bench import MARKDOWN_PATH
+from bench import BENCH_DIR, MARKDOWN_PATH
 from bench.context import Durations
 from bench.results import RunRecord, rows, table
 
@@ -31,6 +31,8 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   counted (if positive), duplicated = counted - accepted - views of POSTs that failed or were never
   answered (if positive). Peak RSS is VmHWM from `/proc/<pid>/status` of the gunicorn master, each
   gunicorn worker process and each worker, read just before they stop.
+- **single-gevent** (only with `--scenario worker-classes`): single again with the API under
+  `API_WORKER_CLASS=gevent`, for an A/B of the worker classes in the same run.
 - **multi**: `POST /page-views/multi`, 32 connections. The harness pre-generates 300 bodies (the
   script rotates through them): each has 100 distinct pages drawn Zipf-like from the same 10,000,
   each with the 24 hour timestamps ending with the current hour (inside retention, never in the
@@ -70,15 +72,23 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   one thread polls every 5 ms for all pending probes in one statement and takes the moment the
   statement started (its snapshot) as the moment the row was seen. Five warm-up views first are
   not measured. Target: median ≤ FLUSH_INTERVAL_MS + 200 ms.
-- **report**: `page_views` is filled directly in SQL with one row per page and hour (shard 0) for
-  30 days x N pages (`INSERT … SELECT` from `generate_series`, one statement per day after
-  `page_views_ensure_partition(day)` for each day), then `VACUUM ANALYZE page_views`. wrk then
-  asks `GET /report?page=<a filled page, uniformly at random>` (the default 24-hour window) on 8
-  connections. The rows are truncated afterwards; this scenario runs last.
+- **report**: `page_views` is filled directly in SQL with one row per page and hour (shard 0)
+  from midnight UTC 30 days ago to the current hour, for N pages `s<k>.test/p<n>` over 100 sites
+  (`INSERT … SELECT` from `generate_series`, one statement per day after
+  `page_views_ensure_partition(day)` for each day), then `VACUUM ANALYZE page_views`. The rollups
+  are then built as the system builds them: `site_hours` from those rows (what the flushes would
+  have written) and `page_days` by the cleaner's own step for each whole day before today. wrk
+  then runs one phase per question on 8 connections (`bench/lua/report_paths.lua`): `/report?page=`
+  a filled page uniformly at random (the default 24-hour window), `/report?site=` a random site
+  over the last 720 hours, `/pages` over the last 7 and 30 whole days, and more (see
+  `bench/report.py` `phases`). The rows are truncated afterwards; this scenario runs last.
 - **ceilings**: (a) HTTP: `bench/bare_app.py`, a Flask app whose POST handler only does
   `json.loads(request.get_data())` and answers `{"accepted":1}` with 202, run under gunicorn with
-  exactly `api.__main__.gunicorn_options(settings)`, loaded with the same script, connections and
-  duration as single. (b) RabbitMQ: raw pika publishing persistent (delivery_mode 2), mandatory
+  exactly the API's settings (`api/gunicorn_conf.py`) under each worker class in turn, `sync`
+  (one thread), `gthread` and `gevent`, two processes each, loaded with the same script,
+  connections and duration as single; the fastest of the three is the ceiling single is compared
+  with. API CPU per request = CPU seconds of the gunicorn processes while wrk ran / requests
+  answered. (b) RabbitMQ: raw pika publishing persistent (delivery_mode 2), mandatory
   messages the size of a one-view message into a quorum queue declared with
   `Topology.partition_arguments()`, with publisher confirms: one at a time (`BlockingChannel` in
   confirm mode, each publish waits for its confirm) and pipelined (`SelectConnection`, up to 1,000
@@ -127,6 +137,10 @@ def _code_line(record: RunRecord) -> str:
     return f"- **The code under test changed during this run** (it was being edited); fingerprint as each scenario started: {by_scenario}"
 
 
+# Findings written by hand (profiles, experiments), kept at the end of BENCHMARKS.md across runs.
+FINDINGS_PATH = BENCH_DIR / "findings.md"
+
+
 def write(record: RunRecord) -> None:
     MARKDOWN_PATH.write_text(render(record), encoding="utf-8")
 
@@ -162,4 +176,6 @@ def render(record: RunRecord) -> str:
         parts += [f"- {name}: {error}" for name, error in record.errors.items()]
         parts += [""]
     parts.append(HOW_MEASURED)
+    if FINDINGS_PATH.exists():
+        parts += ["", FINDINGS_PATH.read_text(encoding="utf-8").rstrip("\n"), ""]
     return "\n".join(parts)

@@ -206,6 +206,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url_list("amqp", "amqps")),
     Setting("PORT", "3000", _int_between(1, 65535)),
     Setting("API_PROCESSES", "2", _int_between(1, 64)),
+    Setting("API_WORKER_CLASS", "gthread", _choice("gthread", "gevent")),
     Setting("API_THREADS", "16", _int_between(1, 256)),
     Setting("PUBLISH_TIMEOUT_MS", "2000", _int_between(100, 60_000)),
     Setting("NUM_PARTITIONS", "10", _int_between(1, 1000)),
@@ -243,6 +244,7 @@ class Settings:
     amqp_url: str
     port: int
     api_processes: int
+    api_worker_class: str
     api_threads: int
     publish_timeout_ms: int
     num_partitions: int

@@ -26,15 +26,20 @@ REPLICA_RECHECK_S = 5.0
 T = TypeVar("T")
 
 
-def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True, autocommit: bool = False
+) -> Engine:
     """An engine whose connections fail fast.
 
     With pre_ping each checkout first checks its connection (it may be stale after a
     restart), at the cost of a round trip; without it, callers retry once on
-    `is_disconnect` (the first disconnect invalidates the whole pool).
+    `is_disconnect` (the first disconnect invalidates the whole pool). With autocommit
+    no BEGIN and ROLLBACK go to the server around each use: a one-statement read is one
+    round trip, and nothing toggles the connection's mode per checkout.
     """
     return sqlalchemy.create_engine(
         driver_url(url),
+        isolation_level="AUTOCOMMIT" if autocommit else None,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
@@ -62,6 +67,20 @@ def read_retrying_a_dead_connection(engine: Engine, query: Callable[[Connection]
             raise
     with engine.connect() as connection:
         return query(connection)
+
+
+def in_one_snapshot(query: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """query run in one REPEATABLE READ READ ONLY transaction, so that its statements see the
+    same data; for connections of an engine made with autocommit=True."""
+
+    def run(connection: Connection) -> T:
+        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return query(connection)
+        finally:
+            connection.exec_driver_sql("ROLLBACK")
+
+    return run
 
 
 class ReportDatabase:
@@ -186,3 +205,44 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
+
+
+def make_psycopg_cooperative() -> None:
+    """Make psycopg2 wait through gevent's hub instead of blocking its process (gevent workers only).
+
+    psycopg2 then runs every libpq call asynchronously and calls `_wait_on_hub` whenever
+    it would block; other greenlets (ingest requests) run meanwhile. What psycogreen's
+    `patch_psycopg` does, plus the bound on connecting that libpq's connect_timeout no
+    longer enforces in this mode: a server that accepts and never answers would
+    otherwise hold a report (and a pool slot) forever.
+    """
+    from psycopg2 import extensions
+
+    extensions.set_wait_callback(_wait_on_hub)
+
+
+def _wait_on_hub(connection, timeout=None) -> None:  # noqa: ANN001 - psycopg2's wait-callback signature
+    import psycopg2
+    from gevent.socket import wait_read, wait_write
+    from psycopg2 import extensions
+
+    deadline = None
+    if connection.status == extensions.STATUS_SETUP:  # still connecting
+        connect_timeout = float(connection.get_dsn_parameters().get("connect_timeout") or 0)
+        deadline = time.monotonic() + connect_timeout if connect_timeout > 0 else None
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            if state == extensions.POLL_READ:
+                wait_read(connection.fileno(), timeout=left)
+            elif state == extensions.POLL_WRITE:
+                wait_write(connection.fileno(), timeout=left)
+            else:
+                raise psycopg2.OperationalError(f"unexpected poll state {state} from psycopg2")
+        except OSError as exc:  # gevent raises socket.timeout (an OSError) when `left` runs out
+            if deadline is not None and time.monotonic() >= deadline:
+                raise psycopg2.OperationalError(f"timeout expired: no answer from PostgreSQL within {connect_timeout:g} s") from exc
+            raise

@@ -71,7 +71,7 @@ def _remove_policy(settings: Settings) -> None:
 def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str, engine: Engine) -> Iterator[Settings]:
     """Settings of one test: its own queue prefix and port, empty tables, fast flushing."""
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE page_views, applied_messages"))
+        connection.execute(text("TRUNCATE page_views, applied_messages, site_hours, page_days, rollup_days"))
     chosen = Settings.from_mapping(
         {
             "DATABASE_URL": database_url,
@@ -86,6 +86,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "LOG_LEVEL": "info",
             "BROKER_MANAGEMENT_URL": backend.management_url,
             "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
+            # API_WORKER_CLASS=gevent in the environment runs the suite's APIs under gevent workers.
+            **({"API_WORKER_CLASS": os.environ["API_WORKER_CLASS"]} if "API_WORKER_CLASS" in os.environ else {}),
         }
     )
     # As in a deployment: the partition queues' policy (bounds, delivery limit) is in place
@@ -100,8 +102,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
 def start_api(settings: Settings) -> Iterator[Callable[..., ApiProcess]]:
     started: list[ApiProcess] = []
 
-    def start(**overrides: object) -> ApiProcess:
-        api = ApiProcess(settings.replace(**overrides) if overrides else settings)
+    def start(ready_path: str = "/ready", **overrides: object) -> ApiProcess:
+        api = ApiProcess(settings.replace(**overrides) if overrides else settings, ready_path)
         started.append(api)
         return api
 

@@ -1,6 +1,7 @@
-"""Connecting to RabbitMQ: parameters, the errors callers see, short-lived connections."""
+"""Connecting to RabbitMQ: parameters, the errors callers see, short-lived connections, the publisher's connection class."""
 from __future__ import annotations
 
+import functools
 import random
 import time
 from typing import Any
@@ -128,3 +129,37 @@ class blocking_connection:
                 self._connection.close()
             except pika.exceptions.AMQPError:
                 pass
+
+
+class _OneWritePerMessage:
+    """pika buffers each frame of a message (method, header, body) as a write of its own, and
+    its transport sends each with a system call of its own; joined, a message costs one.
+
+    Measured under load (issue 15): 15% less API CPU per request on gevent. It overrides a
+    private method of pika's Connection, so pika is pinned; tests/integration/test_publisher.py
+    publishes through it.
+    """
+
+    frames_sent: int
+
+    def _output_marshaled_frames(self, marshaled_frames: list[bytes]) -> None:
+        if len(marshaled_frames) > 1:
+            self.frames_sent += len(marshaled_frames) - 1  # pika counts one per item
+            marshaled_frames = [b"".join(marshaled_frames)]
+        super()._output_marshaled_frames(marshaled_frames)  # type: ignore[misc]
+
+
+class _JoinedSelectConnection(_OneWritePerMessage, pika.SelectConnection):
+    pass
+
+
+@functools.cache
+def async_connection_class(on_gevent: bool) -> type:
+    """The callback-style connection: pika's SelectConnection (its own I/O loop, in a thread of
+    ours), or its GeventConnection (on the gevent hub of the process), writing a message at once."""
+    if not on_gevent:
+        return _JoinedSelectConnection
+    # Imported only here: gevent must not be loaded into the workers or the gthread API.
+    from pika.adapters.gevent_connection import GeventConnection
+
+    return type("_JoinedGeventConnection", (_OneWritePerMessage, GeventConnection), {})

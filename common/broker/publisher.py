@@ -1,6 +1,6 @@
-"""The API's publisher: confirmed, pipelined publishing from one background I/O thread.
+"""The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet).
 
-About 330 lines, on purpose in one module: the connection callbacks, the in-flight table
+About 390 lines, on purpose in one module: the connection callbacks, the in-flight table
 and the confirms are one state machine on one thread, and are read together.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pika.spec
 from common.broker.connection import (
     BrokerUnavailable,
     PublishRefused,
+    async_connection_class,
     connection_parameters,
     is_transient,
     message_properties,
@@ -115,10 +116,17 @@ class Publisher:
     at once and are confirmed together, so throughput is not bound by one round trip per
     request. While disconnected, ``submit`` fails at once and the thread reconnects with
     backoff.
+
+    ``on_gevent=True`` (gevent workers, after monkey-patching): the "thread" is a greenlet
+    and the connection is pika's GeventConnection on the process's one hub, so a
+    request greenlet hands its submission over with a plain callback and is woken by
+    the confirm without any thread switch or GIL hand-off. Otherwise a SelectConnection
+    runs its own I/O loop in a real thread.
     """
 
-    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher") -> None:
+    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher", on_gevent: bool = False) -> None:
         self._url = url
+        self._on_gevent = on_gevent
         self._nodes: list[pika.URLParameters] = []  # still to try in this round, in shuffled order
         self._node = ""
         self._topology = topology
@@ -167,7 +175,8 @@ class Publisher:
             self._wake_scheduled = True
             connection = self._connection
         try:
-            connection.ioloop.add_callback_threadsafe(self._drain)  # type: ignore[union-attr]
+            # Thread-safe on both loops; on the hub it just queues a callback after the running greenlets.
+            connection.ioloop.add_callback(self._drain)  # type: ignore[union-attr]
         except Exception as exc:  # the loop is closing: the connection is gone
             self._fail_pending(BrokerUnavailable(f"connection to RabbitMQ is closing: {exc}"))
         return submission.confirmation
@@ -177,7 +186,7 @@ class Publisher:
         connection = self._connection
         if connection is not None:
             try:
-                connection.ioloop.add_callback_threadsafe(self._close_connection)
+                connection.ioloop.add_callback(self._close_connection)
             except Exception:
                 pass
         if self._thread.is_alive():
@@ -216,7 +225,7 @@ class Publisher:
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
-        connection = pika.SelectConnection(
+        connection = async_connection_class(on_gevent=self._on_gevent)(
             params,
             on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_connection_open_error,

@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from api.auth import TokenSet, warn_if_open
+from api.auth import TokenSet
+from api.exposure import warn_if_open
 from common.config import ConfigError, Settings
 
 REPORT_TOKEN = "report-token-0123456789"
