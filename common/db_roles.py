@@ -41,6 +41,16 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     (WORKER, "SELECT, INSERT", "applied_messages"),
     (CLEANER, "SELECT, DELETE", "applied_messages"),
     (CLEANER, "SELECT, DELETE", "visitor_salts"),
+    # Rollups (migration 0004): workers add late views to them, the cleaner builds and expires them.
+    (API, "SELECT", "site_hours"),
+    (API, "SELECT", "page_days"),
+    (API, "SELECT", "rollup_days"),
+    (WORKER, "SELECT, INSERT, UPDATE", "site_hours"),
+    (WORKER, "SELECT, INSERT, UPDATE", "page_days"),
+    (WORKER, "SELECT", "rollup_days"),
+    (CLEANER, "SELECT, INSERT, UPDATE, DELETE", "site_hours"),
+    (CLEANER, "SELECT, INSERT, UPDATE, DELETE", "page_days"),
+    (CLEANER, "SELECT, INSERT, DELETE", "rollup_days"),
 )
 
 
