@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import errors, health, ingest, report
+from api import dashboard, errors, health, ingest, report
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -21,4 +21,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ingest.bp)
     app.register_blueprint(report.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(dashboard.bp)
     return app
