@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -12,21 +11,10 @@ from api.errors import ApiError
 from api.services import services
 from api.validation import ReportQuery, validate_report_query
 from common.db import is_disconnect, is_transient
+from common.sql import HOURLY_TOTALS
 from common.timeutil import format_utc, utc_now
 
 bp = Blueprint("report", __name__)
-
-# page_key leads the primary key, so this is one index range scan per day partition
-# touched; `page = :page` keeps the answer exact even under an md5 collision.
-HOURLY_TOTALS = text(
-    """
-    SELECT view_hour, sum(views)::bigint AS views
-    FROM page_views
-    WHERE page_key = CAST(md5(:page) AS uuid) AND page = :page
-      AND view_hour >= :start AND view_hour < :end
-    GROUP BY view_hour
-    """
-)
 
 
 @bp.get("/report")

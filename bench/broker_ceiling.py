@@ -1,6 +1,6 @@
 """The broker ceiling: raw pika publishing persistent, confirmed messages to a quorum queue like ours.
 
-This module imports pika directly (the code under test keeps it in common/broker.py):
+This module imports pika directly (the code under test keeps it in common/broker/):
 the point is to measure RabbitMQ without our code in between.
 """
 from __future__ import annotations

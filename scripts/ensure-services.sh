@@ -14,6 +14,8 @@ fi
 # A node may be up with its application stopped (e.g. after an interrupted fault test).
 rabbitmqctl -q start_app >/dev/null 2>&1 || true
 rabbitmqctl -q await_startup
+# The management HTTP API (queue policies, depths) and the Prometheus endpoint (port 15692).
+rabbitmq-plugins -q enable rabbitmq_management rabbitmq_prometheus >/dev/null
 
 for _ in $(seq 1 60); do
     pg_isready -q -h 127.0.0.1 -p 5432 && break

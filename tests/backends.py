@@ -148,12 +148,19 @@ def _docker_answers() -> bool:
         return False
 
 
+POSTGRES_IMAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docker", "postgres")
+
+
 def _start_containers() -> Backend:
+    from testcontainers.core.image import DockerImage
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
 
     pg_port, amqp_port = _free_port(), _free_port()
-    postgres = PostgresContainer("postgres:16-alpine", username="postgres", password="postgres", dbname="postgres")
+    # The same PostgreSQL image as docker compose: postgres 16 with the hll extension.
+    image = DockerImage(path=POSTGRES_IMAGE_DIR, tag="pageviews-postgres:16-hll", clean_up=False)
+    image.build()
+    postgres = PostgresContainer(str(image), username="postgres", password="postgres", dbname="postgres")
     postgres.with_bind_ports(5432, pg_port)
     rabbitmq = RabbitMqContainer("rabbitmq:3.13-management-alpine")
     rabbitmq.with_bind_ports(5672, amqp_port)

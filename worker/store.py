@@ -14,40 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
+from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.logging import fields
 from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
-
-RECORD_IDS = text(
-    """
-    INSERT INTO applied_messages (id)
-    SELECT unnest(CAST(:ids AS uuid[]))
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id::text
-    """
-)
-
-ADD_COUNTS = text(
-    """
-    INSERT INTO page_views (page, view_hour, shard, views)
-    SELECT page, to_timestamp(hour), shard, views
-    FROM unnest(CAST(:pages AS text[]), CAST(:hours AS bigint[]), CAST(:shards AS smallint[]), CAST(:views AS bigint[]))
-         AS batch(page, hour, shard, views)
-    ON CONFLICT (page_key, view_hour, shard) DO UPDATE SET views = page_views.views + EXCLUDED.views
-    """
-)
-
-ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
-# Creating a partition needs an exclusive lock on page_views; waiting behind a long
-# report would stall every writer and reader queued behind us, so give up and retry.
-PARTITION_LOCK_TIMEOUT = text("SET LOCAL lock_timeout = '2s'")
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ import json, random, sys
 from collections import Counter
 from sqlalchemy.exc import DBAPIError
 from common.db import is_transient, make_engine
-from worker.store import ADD_COUNTS
+from common.sql import ADD_COUNTS
 
 url, flushes, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 pages, hours = json.loads(sys.argv[4]), json.loads(sys.argv[5])
