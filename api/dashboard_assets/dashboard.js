@@ -118,7 +118,7 @@ function showPages(rows) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "link page";
-    button.textContent = row.page;
+    button.append(...breakableAtSlashes(row.page));
     button.title = `Show the chart of ${row.page}`;
     button.setAttribute("aria-pressed", String(row.page === state.page));
     button.addEventListener("click", () => update({ page: row.page }));
@@ -127,6 +127,11 @@ function showPages(rows) {
     return tr;
   }));
   $("no-pages").hidden = rows.length > 0;
+}
+
+// A long page name wraps after a '/' rather than anywhere: text with <wbr> after each one.
+function breakableAtSlashes(text) {
+  return text.split(/(?<=\/)/).flatMap((part, i) => (i ? [document.createElement("wbr"), part] : [part]));
 }
 
 function showSites(rows) {

@@ -60,10 +60,9 @@ def browser_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browse
 
     yield open_browser
     for driver in opened:
-        try:
+        process = driver.service.process
+        if process is not None and process.poll() is None:  # not quit by its test already
             driver.quit()
-        except Exception:  # already quit by its test
-            pass
 
 
 @pytest.fixture

@@ -86,6 +86,18 @@ class ReportApi:
         )
 
 
+# textContent, not the visible text: the data table is inside a <details> that may be closed.
+READ_SHOWN = """
+const text = (element) => element.textContent.trim();
+const cells = (row) => [...row.querySelectorAll("td")].map(text);
+return {
+  totals: [text(document.getElementById("total-views")), text(document.getElementById("total-visitors"))],
+  points: [...document.querySelectorAll("#points tbody tr")].map((row) => [row.dataset.t, ...cells(row)]),
+  pages: [...document.querySelectorAll("#top-pages tbody tr")].map((row) => [text(row.querySelector("th")), ...cells(row)]),
+};
+"""
+
+
 class DashboardPage:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
         self.driver = driver
@@ -123,17 +135,14 @@ class DashboardPage:
         self.after_a_load(lambda: self.element("#apply").click())
 
     def shown(self) -> Shown:
-        rows = self.driver.find_elements(By.CSS_SELECTOR, "#points tbody tr")
-        points = []
-        for row in rows:
-            cells = row.find_elements(By.CSS_SELECTOR, "td")
-            points.append((row.get_attribute("data-t"), *(count(c.get_attribute("textContent")) for c in cells)))
-        pages = []
-        for row in self.driver.find_elements(By.CSS_SELECTOR, "#top-pages tbody tr"):
-            cells = row.find_elements(By.CSS_SELECTOR, "td")
-            name = row.find_element(By.CSS_SELECTOR, "th").get_attribute("textContent").strip()
-            pages.append((name, *(count(c.get_attribute("textContent")) for c in cells)))
-        return Shown(totals=(count(self.text("#total-views")), count(self.text("#total-visitors"))), points=points, pages=pages)
+        """Totals, chart points (its data table) and top pages, read in one script: one consistent moment."""
+        seen = self.driver.execute_script(READ_SHOWN)
+        numbers = lambda row: tuple(count(cell) for cell in row)  # noqa: E731
+        return Shown(
+            totals=numbers(seen["totals"]),  # type: ignore[arg-type]
+            points=[(t, *numbers(cells)) for t, *cells in seen["points"]],
+            pages=[(name, *numbers(cells)) for name, *cells in seen["pages"]],
+        )
 
     def error(self) -> str:
         box = self.element("#error")

@@ -34,6 +34,8 @@ report_api = pytest.mark.report_api
 def pipeline(start_api, start_worker, engine) -> ApiProcess:
     """The API and a worker, with PLACED counted: views in 8 hours spread over 25 days."""
     api = start_api()
+    if api.get("/sites").status_code == 404:
+        pytest.skip("waits for issue 11: GET /sites, /pages and the new /report parameters are not on this branch")
     start_worker()
     current = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     body: dict = {}
@@ -44,8 +46,6 @@ def pipeline(start_api, start_worker, engine) -> ApiProcess:
     assert api.post("/page-views/multi", body).status_code == 202
     expected = sum(sum(counts) for counts in PLACED.values())
     wait_for(lambda: total_views(engine) == expected, what=f"{expected} views counted")
-    if api.get("/sites").status_code == 404:
-        pytest.skip("waits for issue 11: GET /sites, /pages and the new /report parameters are not on this branch")
     return api
 
 
@@ -74,9 +74,11 @@ def test_opens_on_all_sites_over_24_hours_in_the_browser_zone(dashboard, pipelin
     api = ReportApi(pipeline.base_url)
     assert_shows(page, api, last_24_hours, BROWSER_ZONE)
     shown = page.shown()
-    assert len(shown.points) == 24 and shown.totals[0] == 4 + 1 + 2 + 1 + 10 + 3 + 2 + 7 + 9 + 1 + 6
+    in_24_hours = [counts for hours_ago, counts in PLACED.items() if hours_ago < 24]
+    assert len(shown.points) == 24 and shown.totals[0] == sum(map(sum, in_24_hours))
     assert "(so far)" in page.text("#points tbody tr:last-child th")  # the current hour is still counting
-    assert [name for name, _v, _u in shown.pages][:2] == ["example.com/", "example.com/pricing"]
+    by_page = {page_name: sum(counts[i] for counts in in_24_hours) for i, page_name in enumerate(PAGES)}
+    assert [(name, views) for name, views, _u in shown.pages] == sorted(by_page.items(), key=lambda item: (-item[1], item[0]))
     assert page.error() == ""
     assert console_errors(page.driver) == []
 
