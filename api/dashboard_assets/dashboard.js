@@ -2,7 +2,7 @@
 // Refreshes itself every minute (or ?refresh=SECONDS) without reloading the page.
 import { ApiFailure, Unauthorized, getJson, token } from "./api.js";
 import { Chart, cell, formatCount } from "./chart.js";
-import { browserZone, clockLabel, isoDate, isoInstant, today, windowFor, zones } from "./time.js";
+import { browserZone, bucketLabel, clockLabel, isoDate, isoInstant, today, windowFor, zones } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
 const SITES_WINDOW_MS = 30 * 24 * 3600 * 1000;
@@ -68,7 +68,7 @@ async function loadEverything(generation) {
   try {
     window_ = windowFor(state.range, state.tz, now, state.custom);
   } catch (problem) {
-    showErrors([problem]);
+    showErrors([problem], "Check the range: nothing was asked for.");
     return;
   }
   const span = { from: isoInstant(window_.from), to: isoInstant(window_.to) };
@@ -103,6 +103,9 @@ function showReport(report, window_, now) {
   const title = state.page ?? (state.site === "*" ? "All sites" : state.site);
   $("chart-heading").textContent = title;
   $("back").hidden = state.page === null;
+  const last = window_.granularity === "hour" ? window_.to - 3600 * 1000 : window_.to - 1;
+  $("chart-range").textContent = `Per ${window_.granularity}, ${bucketLabel(window_.from, state.tz, window_.granularity)} to `
+    + `${bucketLabel(last, state.tz, window_.granularity)} (${state.tz})`;
   const totals = report.totals || {};
   $("total-views").textContent = formatCount(totals.views);
   $("total-visitors").textContent = formatCount(totals.visitors);
@@ -146,7 +149,7 @@ function showSites(rows) {
   select.value = state.site;
 }
 
-function showErrors(errors) {
+function showErrors(errors, title = "Some numbers could not be shown; those on the page may be older.") {
   const box = $("error");
   if (!errors.length) {
     box.hidden = true;
@@ -166,7 +169,7 @@ function showErrors(errors) {
   });
   const list = document.createElement("ul");
   list.append(...lines);
-  box.replaceChildren(Object.assign(document.createElement("strong"), { textContent: "Some numbers could not be shown." }), list);
+  box.replaceChildren(Object.assign(document.createElement("strong"), { textContent: title }), list);
   box.hidden = false;
 }
 

@@ -105,7 +105,7 @@ class DashboardPage:
 
     def open(self, query: str = "") -> "DashboardPage":
         self.driver.get(f"{self.base_url}/{query}")
-        wait_for(lambda: self.loads() >= 1, what="the dashboard's first load")
+        wait_for(lambda: self.loads() >= 1, timeout=30, what="the dashboard's first load")
         return self
 
     def loads(self) -> int:
@@ -115,7 +115,7 @@ class DashboardPage:
         """Do something that makes the page load again, and wait until that load has finished."""
         before = self.loads()
         action()
-        wait_for(lambda: self.loads() > before, what="the dashboard to load again")
+        wait_for(lambda: self.loads() > before, timeout=30, what="the dashboard to load again")
 
     def element(self, selector: str):
         return self.driver.find_element(By.CSS_SELECTOR, selector)

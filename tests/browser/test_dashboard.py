@@ -62,7 +62,7 @@ def assert_shows(page: DashboardPage, api: ReportApi, window_of, tz: str, site: 
         expected = api.expected(window_of(datetime.now(timezone.utc)), tz, site=site, page=chart_page)
         return page.shown() == expected
 
-    wait_for(same, timeout=20, what=f"the dashboard to show what the API answers ({site=}, {tz=}, {chart_page=})")
+    wait_for(same, timeout=30, what=f"the dashboard to show what the API answers ({site=}, {tz=}, {chart_page=})")
 
 
 @report_api
@@ -179,6 +179,30 @@ def test_a_bad_custom_range_is_explained_in_the_page(start_api, make_browser):
     assert "From must be on or before To." in page.error()
     assert page.element("#error").get_attribute("role") == "alert"
     assert not [e for e in console_errors(page.driver) if e["source"] != "network"]  # today's API may refuse /report
+
+
+def test_every_control_has_a_label(start_api, make_browser):
+    """Runs without issue 11."""
+    page = DashboardPage(make_browser(), start_api().base_url).open()
+    unlabelled = page.driver.execute_script(
+        "return [...document.querySelectorAll('select, input')].filter((c) => !c.labels || !c.labels.length).map((c) => c.id)"
+    )
+    assert unlabelled == []
+    assert page.element("#chart").get_attribute("tabindex") == "0"  # reachable with Tab, read with the arrows
+
+
+@report_api
+def test_a_zone_the_api_refuses_is_explained_in_the_page(dashboard, pipeline):
+    page = dashboard.open()
+    # +05:30: hourly rows cannot be split into its hours. Chromium lists it by its older name.
+    offered = page.driver.execute_script("return [...document.getElementById('tz').options].map((o) => o.value)")
+    zone = next(name for name in ("Asia/Kolkata", "Asia/Calcutta") if name in offered)
+    page.choose("tz", zone)
+    assert "tz" in page.error() and zone in page.error()
+    assert not [e for e in console_errors(page.driver) if not (e["source"] == "network" and "400" in e["message"])]
+    page.choose("tz", "Europe/Berlin")
+    assert page.error() == ""
+    assert_shows(page, ReportApi(pipeline.base_url), last_24_hours, "Europe/Berlin")
 
 
 @report_api
