@@ -4,7 +4,7 @@
 
 const HOUR_MS = 3600 * 1000;
 const DAY_MS = 24 * HOUR_MS;
-export const HOURLY_UP_TO_MS = 2 * DAY_MS; // the issue: hours for ranges up to 2 days, days beyond
+const HOURLY_UP_TO_DAYS = 2; // the issue: hours for ranges up to 2 days, days beyond
 
 const wallFormatters = new Map();
 
@@ -46,6 +46,8 @@ function addDays([year, month, day], days) {
   return [moved.getUTCFullYear(), moved.getUTCMonth() + 1, moved.getUTCDate()];
 }
 
+const civil = ([year, month, day]) => [year, month - 1, day]; // for Date.UTC
+
 export function today(now, tz) {
   const w = wallClock(now, tz);
   return [w.year, w.month, w.day];
@@ -76,10 +78,12 @@ export function windowFor(range, tz, now, custom = {}) {
   const first = parseIsoDate(custom.from);
   const last = parseIsoDate(custom.to);
   if (!first || !last) throw new Error("Choose both a From and a To date.");
+  const days = (Date.UTC(...civil(last)) - Date.UTC(...civil(first))) / DAY_MS + 1;
+  if (days < 1) throw new Error("From must be on or before To.");
   const from = startOfDay(...first, tz);
   const to = startOfDay(...addDays(last, 1), tz);
-  if (to <= from) throw new Error("From must be on or before To.");
-  return { from, to, granularity: to - from <= HOURLY_UP_TO_MS ? "hour" : "day" };
+  // Counted in calendar days, not hours: two days that include a 25-hour day are still two.
+  return { from, to, granularity: days <= HOURLY_UP_TO_DAYS ? "hour" : "day" };
 }
 
 export function isoInstant(ms) {

@@ -48,7 +48,7 @@ def days(first: date, last: date, tz: str) -> Window:
     zone = ZoneInfo(tz)
     start = datetime.combine(first, datetime.min.time(), zone)
     end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
-    return Window(start, end, "hour" if end - start <= timedelta(days=2) else "day")
+    return Window(start, end, "hour" if (last - first).days + 1 <= 2 else "day")
 
 
 def last_days(n: int, now: datetime, tz: str) -> Window:

@@ -223,6 +223,9 @@ def test_report_tokens_prompt_then_data(pipeline, settings, make_browser):
         assert not page.element("#token-form").is_displayed()
         assert_shows(page, ReportApi(guarded.base_url, token), last_24_hours, BROWSER_ZONE)
         assert page.driver.execute_script("return sessionStorage.getItem('pageviews.reportToken')") == token
+        page.driver.refresh()  # the tab keeps the token: no second prompt
+        wait_for(lambda: page.loads() >= 1 and page.text("#total-views") != "–", timeout=30, what="numbers after a reload")
+        assert not page.element("#token-form").is_displayed()
         # Only the refused data calls may appear in the console: the page itself logs nothing.
         assert not [e for e in console_errors(page.driver) if not (e["source"] == "network" and "401" in e["message"])]
     finally:
