@@ -18,7 +18,7 @@ function refreshSeconds() {
 function setUpControls() {
   const tz = $("tz");
   tz.replaceChildren(...zones().map((zone) => new Option(zone, zone, false, zone === state.tz)));
-  $("site").addEventListener("change", (e) => update({ site: e.target.value, page: null }));
+  $("site").addEventListener("change", (e) => updateSoon({ site: e.target.value, page: null }));
   $("range").addEventListener("change", (e) => {
     $("custom").hidden = e.target.value !== "custom";
     if (e.target.value === "custom") {
@@ -34,7 +34,7 @@ function setUpControls() {
     e.preventDefault();
     if ($("range").value === "custom") update({ range: "custom", custom: { from: $("from").value, to: $("to").value } });
   });
-  tz.addEventListener("change", (e) => update({ tz: e.target.value }));
+  tz.addEventListener("change", (e) => updateSoon({ tz: e.target.value }));
   $("back").addEventListener("click", () => update({ page: null }));
   $("token-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -48,6 +48,14 @@ function setUpControls() {
 function update(changes) {
   Object.assign(state, changes);
   load();
+}
+
+// Arrow keys on a closed <select> change it once per press: ask once they stop.
+let soon = null;
+function updateSoon(changes) {
+  Object.assign(state, changes);
+  clearTimeout(soon);
+  soon = setTimeout(load, 250);
 }
 
 // One load of everything the page shows. A newer load (a click while this one runs)
