@@ -8,8 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# A fixed uid, so files on mounted volumes have a predictable owner. The home directory
-# is where gunicorn puts its control socket (~/.gunicorn); without one it logs an error.
+# A fixed uid, so files on mounted volumes have a predictable owner, and a home directory
+# for whatever expects one. (gunicorn's control socket, which would live there, is turned
+# off in the API's gunicorn options: nothing uses it.)
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app --shell /usr/sbin/nologin app
 

@@ -4,7 +4,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench migrate clean
+.PHONY: setup run test lint bench migrate clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,11 @@ run: setup
 
 test: setup
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+# Lint rules only (pyproject.toml [tool.ruff.lint]); no `ruff format --check`: formatting the
+# whole tree would rewrite most lines while several branches are open on it.
+lint: setup
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PYTHON) -m bench $(BENCH_ARGS)

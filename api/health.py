@@ -5,6 +5,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from api.services import services
+from common.logging import error_summary
 
 bp = Blueprint("health", __name__)
 
@@ -31,5 +32,4 @@ def _check_database() -> str:
             connection.execute(text("SELECT 1"))
         return "ok"
     except Exception as exc:  # any failure means not ready; say which
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return f"unavailable: {type(exc).__name__}: {first_line}"
+        return f"unavailable: {error_summary(exc)}"

@@ -14,7 +14,6 @@ from api.validation import (
     Invalid,
     Problem,
     TimestampRules,
-    ViewCounts,
     idempotency_key_problem,
     parse_json_object,
     validate_multi,
@@ -22,6 +21,7 @@ from api.validation import (
 )
 from common.broker import BrokerUnavailable, PublishTimeout
 from common.timeutil import utc_now
+from common.views import ViewCounts
 
 bp = Blueprint("ingest", __name__)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.validation import ViewCounts
 from common import messages
 from common.broker import Outgoing, Topology
 from common.partitioning import partition_for
+from common.views import View, ViewCounts
 
 # Workers hold up to PREFETCH messages per queue, so the size of one message bounds their
 # memory; a request touching a partition with more views than this sends several.
@@ -57,13 +57,13 @@ class _Accumulator:
         self._covers.append(index)
 
     def _would_overflow(self, counts: ViewCounts) -> bool:
-        return any(self._counts.get(key, 0) + count > messages.MAX_COUNT for key, count in counts.items())
+        return any(self._counts.get(key, 0) + count > messages.MAX_MESSAGE_COUNT for key, count in counts.items())
 
     def emit(self) -> None:
         if not self._counts:
             return
         message_id = messages.new_message_id()
-        views = [(page, hour, count) for (page, hour), count in self._counts.items()]
+        views = entries(self._counts)
         self._out.append(Outgoing(self._queue, messages.encode(message_id, views), message_id, self._covers))
         self._counts, self._covers = {}, []
 
@@ -86,9 +86,14 @@ def compose(topology: Topology, requests: list[IngestRequest]) -> list[Outgoing]
     return out
 
 
+def entries(counts: ViewCounts) -> list[View]:
+    """The message entries that carry these counts."""
+    return [(page, hour, count) for (page, hour), count in counts.items()]
+
+
 def _keyed_messages(topology: Topology, partition: int, counts: ViewCounts, key: str, index: int) -> list[Outgoing]:
     """A keyed request's messages for one partition; a retry of the same body repeats them exactly."""
-    views = [(page, hour, count) for (page, hour), count in counts.items()]
+    views = entries(counts)
     out = []
     for chunk, start in enumerate(range(0, len(views), MAX_VIEWS_PER_MESSAGE)):
         message_id = messages.idempotent_message_id(key, partition, chunk)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from api.errors import ApiError
 from api.services import services
 from api.validation import ReportQuery, validate_report_query
-from common.db import is_disconnect, is_transient
+from common import db
 from common.sql import HOURLY_TOTALS
 from common.timeutil import format_utc, utc_now
 
@@ -35,7 +35,7 @@ def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, int]:
     try:
         return _select_retrying_a_dead_connection(engine, params)
     except DBAPIError as exc:
-        if is_transient(exc):
+        if db.is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
         raise
 
@@ -44,7 +44,7 @@ def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[dat
     try:
         return _select(engine, params)
     except DBAPIError as exc:
-        if not is_disconnect(exc):
+        if not db.is_disconnect(exc):
             raise
     return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
 

@@ -20,7 +20,7 @@ STARTUP_GRACE_S = 3.0
 class Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+        self.topology = Topology.from_settings(settings)
         self._lock = threading.Lock()
         self._publisher: Publisher | None = None
         self._started_at = 0.0

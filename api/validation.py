@@ -3,19 +3,29 @@
 Each function either returns the request's meaning or raises ``Invalid`` with every
 problem found (where, as a JSON pointer, and why), so that a client fixes all of them
 in one round trip. Nothing here does I/O.
+
+The problem types are in api/problems.py and strict JSON parsing in api/json_body.py;
+both are importable from here too, as the whole of request validation.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from common.messages import MAX_PAGE_LENGTH
+from api.json_body import parse_json_object
+from api.problems import Invalid, Problem, json_type, pointer, summary
+from common import views
 from common.timeutil import floor_hour, hour_start_epoch, is_hour_aligned, parse_timestamp, retention_cutoff
+from common.views import ViewCounts
 
-MAX_COUNT = 1_000_000
+__all__ = [
+    "Invalid", "Problem", "ReportQuery", "TimestampRules", "ViewCounts", "idempotency_key_problem", "page_problem",
+    "parse_json_object", "pointer", "validate_multi", "validate_report_query", "validate_single",
+]
+
+MAX_ENTRY_COUNT = 1_000_000  # views in one entry of a request (a message entry may hold more: MAX_MESSAGE_COUNT)
 MAX_ENTRIES = 10_000
 MAX_FUTURE = timedelta(hours=1)
 MAX_TIMESTAMP_LENGTH = 64
@@ -23,136 +33,22 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 REPORT_HOURS = 24
 MAX_REPORT_RANGE = timedelta(days=31)
 
-ViewCounts = dict[tuple[str, int], int]  # (page, start of the hour in Unix seconds) -> views
-
-
-@dataclass(frozen=True)
-class Problem:
-    at: str  # a JSON pointer into the body, or the name of a query parameter or header
-    problem: str
-
-
-class Invalid(ValueError):
-    """The request is invalid; `problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem], message: str | None = None) -> None:
-        self.problems = problems
-        self.message = message or _summary(problems)
-        super().__init__(self.message)
-
-
-def _summary(problems: list[Problem]) -> str:
-    if len(problems) == 1:
-        return f"{problems[0].at or 'body'}: {problems[0].problem}; nothing was accepted"
-    return f"{len(problems)} problems in the request; nothing was accepted"
-
-
-def pointer(*keys: str) -> str:
-    """RFC 6901 JSON pointer to a member, e.g. pointer("a/b", "c") == "/a~1b/c"."""
-    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)
-
-
-# --------------------------------------------------------------------------- JSON bodies
-
-
-class _DuplicateKeys:
-    """An object_pairs_hook that remembers which objects repeated a key.
-
-    The hook sees one object at a time, without its place in the document, so it notes
-    the objects (by identity) and the repeated keys; `pointers()` then finds where they are.
-    """
-
-    def __init__(self) -> None:
-        self.found: dict[int, list[str]] = {}
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                self.found.setdefault(id(result), []).append(key)
-            result[key] = value
-        return result
-
-    def pointers(self, document: Any) -> list[str]:
-        found: list[str] = []
-        stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
-        while stack:
-            value, path = stack.pop()
-            if isinstance(value, dict):
-                found += [pointer(*path, key) for key in self.found.get(id(value), [])]
-                stack += [(child, (*path, key)) for key, child in value.items()]
-            elif isinstance(value, list):
-                stack += [(child, (*path, str(index))) for index, child in enumerate(value)]
-        return sorted(found)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a request body strictly: UTF-8, standard JSON, no duplicate keys, an object at the top."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Invalid([Problem("", f"body is not valid UTF-8 (byte {exc.start})")]) from None
-    if not text.strip():
-        raise Invalid([Problem("", "body is empty; expected a JSON object")])
-    duplicates = _DuplicateKeys()
-    try:
-        data = json.loads(text, object_pairs_hook=duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise Invalid([Problem("", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
-    except RecursionError:
-        raise Invalid([Problem("", "body is nested too deeply")]) from None
-    except ValueError as exc:  # e.g. NaN, or an integer literal with thousands of digits
-        raise Invalid([Problem("", f"body is not valid JSON: {exc}")]) from None
-    if duplicates.found:
-        raise Invalid([Problem(at, "key appears more than once in the same object") for at in duplicates.pointers(data)])
-    if not isinstance(data, dict):
-        raise Invalid([Problem("", f"body must be a JSON object, not {_json_type(data)}")])
-    return data
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
 
 # --------------------------------------------------------------------------- fields
 
 
 def page_problem(page: Any) -> str | None:
-    """Why `page` is not an acceptable page, or None. Pages are otherwise stored literally."""
+    """Why the JSON value `page` is not an acceptable page, or None (the rules: common/views.py)."""
     if not isinstance(page, str):
-        return f"page must be a string, not {_json_type(page)}"
-    if not page:
-        return "page must not be empty"
-    if len(page) > MAX_PAGE_LENGTH:
-        return f"page has {len(page)} characters; at most {MAX_PAGE_LENGTH} are allowed"
-    if "\x00" in page:
-        return "page must not contain the NUL character (\\u0000)"
-    try:
-        page.encode("utf-8")
-    except UnicodeEncodeError:
-        return "page contains an unpaired UTF-16 surrogate, which is not a character"
-    return None
+        return f"page must be a string, not {json_type(page)}"
+    return views.page_problem(page)
 
 
 def count_problem(count: Any) -> str | None:
     if type(count) is not int:  # bool is an int subclass, and 5.0 is not a count
-        return f"count must be an integer from 1 to {MAX_COUNT}, not {_json_type(count)}"
-    if not 1 <= count <= MAX_COUNT:
-        return f"count must be an integer from 1 to {MAX_COUNT}, got {count}"
+        return f"count must be an integer from 1 to {MAX_ENTRY_COUNT}, not {json_type(count)}"
+    if not 1 <= count <= MAX_ENTRY_COUNT:
+        return f"count must be an integer from 1 to {MAX_ENTRY_COUNT}, got {count}"
     return None
 
 
@@ -167,7 +63,7 @@ class TimestampRules:
     def hour_of(self, value: Any) -> tuple[int | None, str | None]:
         """(start of the hour in Unix seconds, None) or (None, why it is not acceptable)."""
         if not isinstance(value, str):
-            return None, f"timestamp must be an ISO 8601 string, not {_json_type(value)}"
+            return None, f"timestamp must be an ISO 8601 string, not {json_type(value)}"
         cached = self._cache.get(value)
         if cached is None:
             cached = self._cache[value] = self._check(value)
@@ -221,7 +117,7 @@ def validate_multi(data: Mapping[str, Any], rules: TimestampRules) -> ViewCounts
         if page_why is not None:
             problems.append(Problem(at, page_why))
         if not isinstance(hours, dict):
-            problems.append(Problem(at, f"must be an object of timestamp to count, not {_json_type(hours)}"))
+            problems.append(Problem(at, f"must be an object of timestamp to count, not {json_type(hours)}"))
             continue
         if not hours:
             problems.append(Problem(at, "has no timestamps"))
@@ -282,7 +178,7 @@ def validate_report_query(args: Mapping[str, list[str]], now: datetime) -> Repor
     start, hours = _report_window(value, now, problems)
     take = _report_take(value.get("take"), hours, problems)
     if problems:
-        raise Invalid(problems, message=_summary(problems).replace("; nothing was accepted", ""))
+        raise Invalid(problems, message=summary(problems).replace("; nothing was accepted", ""))
     return ReportQuery(page=page, start=start, hours=hours, descending=order == "desc", take=take)  # type: ignore[arg-type]
 
 

@@ -8,6 +8,7 @@ connections is the most the real API could reach on this machine.
 from __future__ import annotations
 
 import json
+
 from flask import Flask, Response, jsonify, request
 
 from api.__main__ import GunicornApp

@@ -22,7 +22,7 @@ WINDOW = 1000  # unconfirmed messages in flight when pipelining
 
 def ceiling_broker(run: Run) -> dict[str, Any]:
     settings = run.settings_for("ceiling-broker")
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     queue = f"{settings.queue_prefix}.ceiling"
     # A message the size of the API's message for one single view.
     body = messages.encode(messages.new_message_id(), [(page(1234), hour_start_epoch(utc_now()), 1)])

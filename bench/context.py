@@ -279,4 +279,4 @@ def _sentinel_pages(prefix: str, num_partitions: int) -> list[str]:
 
 
 def _topology(settings: Settings) -> Topology:
-    return Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    return Topology.from_settings(settings)

@@ -142,10 +142,10 @@ def _steady_rate(depths: list[tuple[float, int]], count: int) -> dict[str, Any]:
 
 def _rss_flatness(memory: list[list[float | None]]) -> dict[str, Any]:
     """Whether memory stays flat: the highest RSS of the second half of the samples against the first half."""
-    per_worker = list(zip(*memory))
+    per_worker = list(zip(*memory, strict=True))  # each sample has one figure per worker
     half = len(memory) // 2
     first = [max((v for v in values[:half] if v is not None), default=0.0) for values in per_worker]
     second = [max((v for v in values[half:] if v is not None), default=0.0) for values in per_worker]
     # Flat: the second half grew by at most 10% (or 5 MB, for small processes) over the first.
-    flat = all(b <= max(a * 1.10, a + 5) for a, b in zip(first, second)) if half else None
+    flat = all(b <= max(a * 1.10, a + 5) for a, b in zip(first, second, strict=True)) if half else None
     return {"rss_first_half_max_mb": [round(v, 1) for v in first], "rss_second_half_max_mb": [round(v, 1) for v in second], "rss_flat": flat, "rss_samples": len(memory)}

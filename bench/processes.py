@@ -29,7 +29,7 @@ class Child:
         env = {key: value for key, value in environment().items() if key in _PASSED_THROUGH}
         env.update(settings.as_env())
         env["PYTHONPATH"] = str(ROOT)
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open for the child's whole life, closed in stop()
         # A session of its own: Ctrl-C in the terminal reaches only the harness, which
         # then stops each child in order (SIGTERM, so workers flush and acknowledge).
         self.popen = subprocess.Popen(

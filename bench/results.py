@@ -191,7 +191,7 @@ def text_table(rows_: list[Row]) -> str:
     """The same table, aligned for a terminal."""
     cells = [("Figure", "Result", "Same-run reference", "Target", "Met")] + [(r.figure, r.result, r.reference, r.target, r.met.replace("*", "")) for r in rows_]
     widths = [max(len(row[i]) for row in cells) for i in range(5)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 

@@ -17,6 +17,12 @@ def fields(**values: Any) -> dict[str, Any]:
     return {"fields": values}
 
 
+def error_summary(error: BaseException) -> str:
+    """`Type: first line of the message`, for a log field or a health check (the database's own words for a DBAPIError)."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = [

@@ -22,17 +22,18 @@ from dataclasses import dataclass
 
 import orjson
 
+from common.views import View, page_problem
+
 FORMAT_VERSION = 1
 CONTENT_TYPE = "application/json"
 MESSAGE_TYPE = f"pageviews.v{FORMAT_VERSION}"
-MAX_PAGE_LENGTH = 2048
-MAX_COUNT = 10**12  # merged messages may sum many requests' counts for one page and hour
+# Far above the API's MAX_ENTRY_COUNT: the publisher merges many requests' counts for one
+# page and hour into one entry (api/publishing.py), and other producers may do the same.
+MAX_MESSAGE_COUNT = 10**12
 _LATEST_SECOND = 4_102_444_800  # 2100-01-01: anything later is a producer bug, not a view
 _HOUR = 3600
 _UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("4b0d0a1e-5c1f-4d4e-8a52-6f1c3e2a9b70")
-
-View = tuple[str, int, int]  # page, start of the hour in Unix seconds, count
 
 
 class MalformedMessage(ValueError):
@@ -71,12 +72,13 @@ def _view(item: object, index: int) -> View:
     if not isinstance(item, list) or len(item) != 3:
         raise MalformedMessage(f"views[{index}] must be [page, unix_seconds, count]")
     page, second, count = item
-    if not isinstance(page, str) or not 0 < len(page) <= MAX_PAGE_LENGTH or "\x00" in page:
-        raise MalformedMessage(f"views[{index}]: page must be a string of 1 to {MAX_PAGE_LENGTH} characters without NUL")
+    why = page_problem(page) if isinstance(page, str) else "page must be a string"
+    if why is not None:
+        raise MalformedMessage(f"views[{index}]: {why}")
     if type(second) is not int or not 0 <= second < _LATEST_SECOND:
         raise MalformedMessage(f"views[{index}]: unix_seconds must be an integer between 0 and {_LATEST_SECOND}")
-    if type(count) is not int or not 0 < count <= MAX_COUNT:
-        raise MalformedMessage(f"views[{index}]: count must be an integer from 1 to {MAX_COUNT}")
+    if type(count) is not int or not 0 < count <= MAX_MESSAGE_COUNT:
+        raise MalformedMessage(f"views[{index}]: count must be an integer from 1 to {MAX_MESSAGE_COUNT}")
     return page, second - second % _HOUR, count
 
 

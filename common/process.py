@@ -1,7 +1,9 @@
-"""Start-up shared by every entry point: settings (or a clean exit naming the bad one), logging, one start line."""
+"""Start-up shared by every entry point: settings (or a clean exit naming the bad one), logging, one start line; a stop flag."""
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Any
 
 from common import logging as structured_logging
@@ -18,3 +20,20 @@ def start(process: str, **details: Any) -> Settings:
     structured_logging.configure(settings.log_level)
     logging.getLogger(process).info(f"starting {process}", extra=fields(**details, **settings.describe()))
     return settings
+
+
+def stop_on_signals(log: logging.Logger) -> threading.Event:
+    """A flag that SIGTERM and SIGINT set.
+
+    Only a flag, no exit: the loop that watches it finishes its turn and drains in order
+    (a worker flushes, commits and acknowledges; the cleaner ends its run between batches).
+    """
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("stop requested", extra=fields(signal=signal.Signals(signum).name))
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, TypeVar
 
 import tenacity
 
-from common.logging import fields
+from common.logging import error_summary, fields
 
 T = TypeVar("T")
 
@@ -46,6 +47,33 @@ def call_with_retry(
     return retrying(func)
 
 
+def until_stopped(
+    func: Callable[[], T],
+    *,
+    what: str,
+    is_transient: Callable[[BaseException], bool],
+    stop: threading.Event,
+    give_up: Callable[[], bool] | None = None,
+    max_wait: float = 5.0,
+) -> T:
+    """Call func until it succeeds, however long the transient errors last, or until stopped.
+
+    For work that is worse dropped than late: a connection to (re)open, a batch holding
+    unacknowledged messages. Each wait ends at once when `stop` is set; retrying ends once
+    give_up() is true (by default: once `stop` is set), and the last error is raised.
+    """
+    return call_with_retry(
+        func,
+        what=what,
+        is_transient=is_transient,
+        max_attempts=None,
+        initial_wait=0.2,
+        max_wait=max_wait,
+        sleep=stop.wait,
+        give_up=give_up or stop.is_set,
+    )
+
+
 def _stop_when(give_up: Callable[[], bool]) -> Callable[[tenacity.RetryCallState], bool]:
     def stop(_state: tenacity.RetryCallState) -> bool:
         return give_up()
@@ -59,14 +87,8 @@ def _log_attempt(what: str) -> Callable[[tenacity.RetryCallState], None]:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning(
             "retrying after transient error",
-            extra=fields(what=what, attempt=state.attempt_number, wait_s=round(wait, 2), error=_describe(error)),
+            extra=fields(what=what, attempt=state.attempt_number, wait_s=round(wait, 2), error=error_summary(error) if error else ""),
         )
 
     return before_sleep
 
-
-def _describe(error: BaseException | None) -> str:
-    if error is None:
-        return ""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"

@@ -1,8 +1,15 @@
 """Every SQL statement the application runs on its tables, in one place.
 
-The migrations create the schema; this module is what the running code says to it. The
-page key expression (``md5(page)::uuid``, see common/schema.py) appears here and in the
-migrations only.
+The migrations create the schema (migrations/versions/, the only description of it);
+this module is what the running code says to it.
+
+page_views holds hourly counts. ``page_key`` (md5 of the page, as a uuid, a generated
+column) is what the primary key indexes: a btree entry is limited to about 2.7 kB, and a
+2048-character page of CJK text is 6 kB, so the literal page cannot be the key. Queries
+still compare ``page`` too; md5 collisions are negligible (2^-64 at four billion pages).
+The page key expression (PAGE_KEY below) is spelled here and in the migrations only.
+The table is range-partitioned by day on ``view_hour``, so that expiring a day is a DROP
+TABLE instead of millions of row deletes.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def _queue_prefix(test_name: str) -> str:
 
 
 def _delete_topology(settings: Settings) -> None:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.delete_topology(topology)

@@ -95,14 +95,14 @@ def message_body(page: str, views: int, message_id: str, hours_ago: int = 1) -> 
 
 
 def queue_of(settings: Settings, page: str) -> str:
-    return Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit).partition_queue(partition_for(page, settings.num_partitions))
+    return Topology.from_settings(settings).partition_queue(partition_for(page, settings.num_partitions))
 
 
 def publish_direct(settings: Settings, page: str, views: int, *, message_id: str | None = None, hours_ago: int = 1) -> str:
     """Publish one version-1 message straight into the page's partition queue, as another producer would."""
     message_id = message_id or messages.new_message_id()
     with BrokerAdmin(settings.amqp_url) as admin:
-        admin.declare(Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit))
+        admin.declare(Topology.from_settings(settings))
         admin.publish(queue_of(settings, page), message_body(page, views, message_id, hours_ago), message_id)
     return message_id
 

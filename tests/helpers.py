@@ -56,7 +56,7 @@ class Process:
         env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
         env.update(settings.as_env())
         env["PYTHONPATH"] = str(ROOT)
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the child's whole life
         self.popen = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
@@ -130,7 +130,7 @@ def views_by_page_hour(engine: Engine) -> dict[tuple[str, datetime], int]:
 
 
 def queue_depths(settings: Settings) -> dict[str, int]:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         names = [topology.partition_queue(p) for p in range(settings.num_partitions)] + [topology.dead_queue]
         return {name: admin.message_count(name) if admin.queue_exists(name) else 0 for name in names}

@@ -260,7 +260,7 @@ def test_api_publishes_the_configured_port(services: dict[str, Block]) -> None:
 def test_start_order(services: dict[str, Block]) -> None:
     def conditions(name: str) -> dict[str, str | None]:
         depends_on = services[name]["depends_on"]
-        return {dependency: depends_on[dependency].scalar("condition") for dependency in depends_on.keys()}
+        return {dependency: depends_on[dependency].scalar("condition") for dependency in depends_on.keys()}  # noqa: SIM118 - a Block, not a dict
 
     assert conditions("migrate").get("postgres") == "service_healthy"
     for name, service in _app_services(services).items():

@@ -137,6 +137,13 @@ def test_only_common_broker_imports_pika() -> None:
     assert not offenders, f"import pika outside common/broker/: {offenders}"
 
 
+def test_is_transient_is_always_qualified() -> None:
+    """Two predicates share the name (common.db's and common.broker's): a bare one would hide which."""
+    bare = re.compile(r"from\s+common\.(db|broker)\s+import\s+[^\n]*\bis_transient\b")
+    offenders = [_relative(path) for path in _sources() if bare.search(path.read_text(encoding="utf-8"))]
+    assert not offenders, f"import is_transient bare (write db.is_transient or broker.is_transient): {offenders}"
+
+
 @pytest.mark.parametrize("name", sorted(image_settings()))
 def test_image_setting_is_used_by_docker_compose(name: str) -> None:
     compose = COMPOSE_FILE.read_text(encoding="utf-8")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 from common import process
 from common.db import make_engine
@@ -16,16 +14,7 @@ log = logging.getLogger("worker")
 
 def main() -> None:
     settings = process.start("worker")
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        # Only a flag: the loop finishes its turn, flushes, acknowledges and returns.
-        log.info("stop requested", extra=fields(signal=signal.Signals(signum).name))
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
+    stop = process.stop_on_signals(log)  # the loop finishes its turn, flushes, acknowledges and returns
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
     try:
         clean = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()

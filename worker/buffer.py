@@ -1,11 +1,11 @@
 """The worker's in-memory batch: a plain object with an injected clock, no I/O.
 
 Counts are collapsed per (page, hour) as messages arrive, so a flush writes one row
-per page and hour however many messages carried it. For each message only its source
-(the delivery, whose body is compact JSON) is kept, not its decoded views: the rare flush
-that finds some ids already applied recovers their views with `views_of` to take them out.
-Keeping decoded views (about four times the size of the JSON) made a worker under heavy
-multi-view traffic grow to hundreds of megabytes.
+per page and hour however many messages carried it. For each message only its pending
+delivery (worker/pending.py, whose body is compact JSON) is kept, not its decoded views:
+the rare flush that finds some ids already applied decodes their views again to take
+them out. Keeping decoded views (about four times the size of the JSON) made a worker
+under heavy multi-view traffic grow to hundreds of megabytes.
 """
 from __future__ import annotations
 
@@ -13,41 +13,35 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Callable
+from typing import Callable
 
-from common.messages import View
+from common.views import View, ViewCounts
+from worker.pending import Pending
 
-Key = tuple[str, int]  # page, start of the hour in Unix seconds
-ViewsOf = Callable[[Any], list[View]]
 _EPOCH_DAY = date(1970, 1, 1)
-
-
-def _views_kept(source: Any) -> list[View]:
-    return source
 
 
 @dataclass
 class Batch:
-    """What one flush writes: collapsed counts, the message ids they came from, the last delivery tag."""
+    """What one flush writes: collapsed counts, the pending messages they came from, the last delivery tag."""
 
-    counts: dict[Key, int]
-    messages: dict[str, Any]  # id -> source of the message (what views_of recovers its views from)
+    counts: ViewCounts
+    messages: dict[str, Pending]  # by message id
     last_tag: int
     deliveries: int
     duplicates_in_batch: int = 0
     first_added_at: float = 0.0
-    by_queue: Counter = field(default_factory=Counter)  # deliveries per queue, for the prefetch windows
-    views_of: ViewsOf = _views_kept
+    by_queue: Counter[str] = field(default_factory=Counter)  # deliveries per queue, for the prefetch windows
 
     @property
     def views(self) -> int:
         return sum(self.counts.values())
 
-    def counts_without(self, message_ids: set[str]) -> dict[Key, int]:
+    def counts_without(self, message_ids: set[str]) -> ViewCounts:
         """The counts as if the messages with these ids had never arrived."""
         counts = dict(self.counts)
         for message_id in message_ids:
-            for page, hour, count in self.views_of(self.messages[message_id]):
+            for page, hour, count in self.messages[message_id].views():
                 remaining = counts[(page, hour)] - count
                 if remaining:
                     counts[(page, hour)] = remaining
@@ -58,13 +52,13 @@ class Batch:
     def days(self) -> set[date]:
         return {_EPOCH_DAY + timedelta(days=day) for day in {hour // 86_400 for _page, hour in self.counts}}
 
-    def single(self, message_id: str) -> "Batch":
+    def single(self, message_id: str) -> Batch:
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
-        source = self.messages[message_id]
-        counts: dict[Key, int] = {}
-        for page, hour, count in self.views_of(source):
+        pending = self.messages[message_id]
+        counts: ViewCounts = {}
+        for page, hour, count in pending.views():
             counts[(page, hour)] = counts.get((page, hour), 0) + count
-        return Batch(counts, {message_id: source}, self.last_tag, 1, views_of=self.views_of)
+        return Batch(counts, {message_id: pending}, self.last_tag, 1)
 
 
 @dataclass
@@ -72,26 +66,25 @@ class CountBuffer:
     max_messages: int
     max_age_s: float
     clock: Callable[[], float] = time.monotonic
-    views_of: ViewsOf = _views_kept  # without it the views themselves are the source kept
-    _counts: dict[Key, int] = field(default_factory=dict, init=False)
-    _messages: dict[str, Any] = field(default_factory=dict, init=False)
-    _by_queue: Counter = field(default_factory=Counter, init=False)
+    _counts: ViewCounts = field(default_factory=dict, init=False)
+    _messages: dict[str, Pending] = field(default_factory=dict, init=False)
+    _by_queue: Counter[str] = field(default_factory=Counter, init=False)
     _deliveries: int = field(default=0, init=False)
     _duplicates: int = field(default=0, init=False)
     _last_tag: int = field(default=0, init=False)
     _first_added_at: float | None = field(default=None, init=False)
 
-    def add(self, message_id: str, views: list[View], tag: int, source: Any = None, queue: str = "") -> bool:
-        """Buffer one delivered message; False if the same id is already in this batch."""
+    def add(self, pending: Pending, views: list[View]) -> bool:
+        """Buffer one delivered message and its decoded views; False if the same id is already in this batch."""
         if self._first_added_at is None:
             self._first_added_at = self.clock()
         self._deliveries += 1
-        self._last_tag = tag
-        self._by_queue[queue] += 1
-        if message_id in self._messages:
+        self._last_tag = pending.delivery.tag
+        self._by_queue[pending.delivery.queue] += 1
+        if pending.message_id in self._messages:
             self._duplicates += 1
             return False
-        self._messages[message_id] = views if source is None else source
+        self._messages[pending.message_id] = pending
         counts = self._counts
         for page, hour, count in views:
             key = (page, hour)
@@ -117,8 +110,7 @@ class CountBuffer:
 
     def drain(self) -> Batch:
         batch = Batch(
-            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates,
-            self._first_added_at or 0.0, self._by_queue, self.views_of,
+            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates, self._first_added_at or 0.0, self._by_queue
         )
         self._counts, self._messages, self._by_queue = {}, {}, Counter()
         self._deliveries = self._duplicates = 0

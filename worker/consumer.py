@@ -22,25 +22,46 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from common import broker
 from common.broker import ConnectionLost, ConsumerSession, Delivery, Topology
 from common.config import Settings
 from common.logging import fields
 from common.messages import MalformedMessage, decode
-from common.retry import call_with_retry
+from common.retry import until_stopped
 from worker.buffer import CountBuffer
-from worker.flusher import Flusher, Written
-from worker.store import Applied, Store
+from worker.flusher import BatchStore, Flusher, Written
+from worker.pending import Pending, Unacknowledged
+from worker.store import Applied
 
 log = logging.getLogger(__name__)
 
-def _views_of(delivery: Delivery) -> list:
-    """The views of a buffered message, decoded again from its body (rarely needed)."""
-    return decode(delivery.body).views
+
+class Session(Protocol):
+    """What the loop needs of a broker connection: common.broker.ConsumerSession, or a test's fake."""
+
+    def pump(self, time_limit: float) -> None: ...
+    def wake(self) -> None: ...
+    def ack_through(self, delivery_tag: int) -> None: ...
+    def dead_letter(self, delivery: Delivery, reason: str) -> None: ...
+    def close(self) -> None: ...
+
+
+OpenSession = Callable[[Callable[[Delivery], None]], Session]  # opens a session that calls back on each delivery
+
+
+def broker_sessions(settings: Settings) -> OpenSession:
+    """Sessions on the partition queues this worker owns (WORKER_PARTITIONS)."""
+    topology = Topology.from_settings(settings)
+
+    def open_session(on_delivery: Callable[[Delivery], None]) -> Session:
+        session = ConsumerSession(settings.amqp_url, topology, settings.worker_partitions, settings.prefetch, on_delivery)
+        session.open()
+        return session
+
+    return open_session
 
 
 IDLE_WAIT_S = 0.5  # how often an idle loop looks at the stop flag
@@ -68,15 +89,22 @@ class Stats:
 
 
 class Consumer:
-    def __init__(self, settings: Settings, store: Store, stop: threading.Event, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: BatchStore,
+        stop: threading.Event,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        open_session: OpenSession | None = None,
+    ) -> None:
         self._settings = settings
         self._stop = stop
         self._clock = clock
-        self._topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
-        self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock, views_of=_views_of)
-        self._unacked: Counter = Counter()  # per queue: delivered, not yet acknowledged (buffered or being written)
-        self._session: ConsumerSession | None = None
-        self._generation = 0
+        self._open = open_session or broker_sessions(settings)
+        self._buffer = CountBuffer(settings.batch_size, settings.flush_interval_ms / 1000, clock)
+        self._unacked = Unacknowledged(settings.prefetch)
+        self._session: Session | None = None
         self._stopping_since: float | None = None
         self._flusher = Flusher(store, give_up=self._shutdown_grace_over, on_written=self._wake)
         self.stats = Stats()
@@ -107,34 +135,22 @@ class Consumer:
             self._log_stats(force=True)
         return clean
 
-    def _connect(self) -> ConsumerSession | None:
+    def _connect(self) -> Session | None:
         try:
-            return call_with_retry(
-                self._open_session,
-                what="consumer connect",
-                is_transient=broker.is_transient,
-                max_attempts=None,
-                initial_wait=0.2,
-                max_wait=5.0,
-                sleep=self._stop.wait,
-                give_up=self._stop.is_set,
-            )
+            return until_stopped(self._open_session, what="consumer connect", is_transient=broker.is_transient, stop=self._stop)
         except ConnectionLost:
             if self._stop.is_set():
                 return None
             raise
 
-    def _open_session(self) -> ConsumerSession:
-        prefetch = self._settings.prefetch
-        session = ConsumerSession(self._settings.amqp_url, self._topology, self._settings.worker_partitions, prefetch, self._on_delivery)
-        session.open()
+    def _open_session(self) -> Session:
+        session = self._open(self._on_delivery)
         self._session = session
-        self._generation += 1
-        self._unacked.clear()
-        log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=prefetch))
+        self._unacked.new_session()
+        log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=self._settings.prefetch))
         return session
 
-    def _consume(self, session: ConsumerSession) -> bool:
+    def _consume(self, session: Session) -> bool:
         while not self._stop.is_set():
             wait = self._buffer.seconds_until_due()
             session.pump(IDLE_WAIT_S if wait is None else min(wait, IDLE_WAIT_S))
@@ -161,16 +177,16 @@ class Consumer:
         except MalformedMessage as exc:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
-        self._buffer.add(message.id, message.views, delivery.tag, delivery, delivery.queue)
-        self._unacked[delivery.queue] += 1
+        self._buffer.add(Pending(message.id, delivery), message.views)
+        window_full = self._unacked.received(delivery.queue)
         # A queue whose prefetch window is full sends nothing more until we acknowledge:
         # holding the buffer longer would only add latency.
-        if self._buffer.full() or self._unacked[delivery.queue] >= self._settings.prefetch:
+        if self._buffer.full() or window_full:
             self._submit()
 
     def _submit(self) -> None:
         if len(self._buffer):
-            self._flusher.submit(self._buffer.drain(), self._generation)
+            self._flusher.submit(self._buffer.drain(), self._unacked.session)
 
     def _wake(self) -> None:
         """Called on the flusher's thread: end the loop's wait so it acknowledges promptly."""
@@ -178,16 +194,16 @@ class Consumer:
         if session is not None:
             session.wake()
 
-    def _acknowledge_written(self, session: ConsumerSession) -> None:
+    def _acknowledge_written(self, session: Session) -> None:
         for written in self._flusher.completed():
-            if written.generation != self._generation:
+            if not self._unacked.is_current(written.session):
                 continue  # from a connection that is gone: its messages come back and are skipped by id
             if written.error is not None:
                 raise written.error  # stopping during an outage, or a bug: leave unacknowledged
-            for delivery, reason in written.rejected:
-                self._dead_letter(delivery, reason)
+            for rejected in written.rejected:
+                self._dead_letter(rejected.pending.delivery, rejected.reason)
             session.ack_through(written.batch.last_tag)
-            self._unacked.subtract(written.batch.by_queue)
+            self._unacked.acknowledged(written.batch.by_queue)
             self._record(written)
 
     def _record(self, written: Written) -> None:

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=100, help="at most this many messages (default 100)")
     args = parser.parse_args(argv)
     settings = process.start("deadletters", command=args.command)
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         admin.declare(topology)
         if args.command == "list":

@@ -17,17 +17,24 @@ import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable, Protocol
 
 from sqlalchemy.exc import DBAPIError
 
 from common import db
 from common.logging import fields
-from common.retry import call_with_retry
+from common.retry import until_stopped
 from worker.buffer import Batch
-from worker.store import Applied, Store, is_data_error
+from worker.pending import Rejected
+from worker.store import Applied, is_data_error
 
 log = logging.getLogger(__name__)
+
+
+class BatchStore(Protocol):
+    """What the flusher writes with: worker.store.Store, or a test's fake."""
+
+    def apply(self, batch: Batch) -> Applied: ...
 
 
 @dataclass
@@ -35,18 +42,18 @@ class Written:
     """The outcome of one batch, for the consume loop to acknowledge."""
 
     batch: Batch
-    generation: int  # the consumer session the batch came from; acks are only valid there
+    session: int  # the consumer session the batch came from; acks are only valid there
     applied: Applied | None = None
-    rejected: list[tuple[Any, str]] = field(default_factory=list)  # (delivery, why) the database refused
+    rejected: list[Rejected] = field(default_factory=list)  # messages the database refused
     error: BaseException | None = None  # not written: stopping during an outage, or a bug
 
 
 class Flusher:
-    def __init__(self, store: Store, *, give_up: Callable[[], bool], on_written: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: BatchStore, *, give_up: Callable[[], bool], on_written: Callable[[], None] = lambda: None) -> None:
         self._store = store
         self._give_up = give_up
         self._on_written = on_written
-        self._todo: queue.Queue[tuple[Batch, int] | None] = queue.Queue()
+        self._todo: queue.Queue[tuple[Batch, int] | None] = queue.Queue()  # (batch, session); None: stop
         self._done: deque[Written] = deque()
         self._pending = 0
         self._lock = threading.Lock()
@@ -54,10 +61,10 @@ class Flusher:
         self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: Batch, generation: int) -> None:
+    def submit(self, batch: Batch, session: int) -> None:
         with self._lock:
             self._pending += 1
-        self._todo.put((batch, generation))
+        self._todo.put((batch, session))
 
     def completed(self) -> list[Written]:
         """Batches finished since the last call, in submission order."""
@@ -84,22 +91,20 @@ class Flusher:
             item = self._todo.get()
             if item is None:
                 return
-            batch, generation = item
-            self._done.append(self._write(batch, generation))
+            batch, session = item
+            self._done.append(self._write(batch, session))
             self._on_written()
 
-    def _write(self, batch: Batch, generation: int) -> Written:
-        written = Written(batch, generation)
+    def _write(self, batch: Batch, session: int) -> Written:
+        written = Written(batch, session)
         try:
-            written.applied = call_with_retry(
+            written.applied = until_stopped(
                 lambda: self._apply(batch, written),
                 what="flush",
                 is_transient=db.is_transient,
-                max_attempts=None,
-                initial_wait=0.2,
-                max_wait=10.0,
-                sleep=self._closing.wait,
+                stop=self._closing,
                 give_up=self._give_up,
+                max_wait=10.0,
             )
         except Exception as exc:  # handed to the consume loop, which decides
             written.error = exc
@@ -117,13 +122,13 @@ class Flusher:
 
     def _apply_one_by_one(self, batch: Batch, written: Written) -> Applied:
         messages = duplicates = views = rows = expired = 0
-        for message_id, delivery in batch.messages.items():
+        for message_id, pending in batch.messages.items():
             try:
                 applied = self._store.apply(batch.single(message_id))
             except DBAPIError as exc:
                 if not is_data_error(exc):
                     raise
-                written.rejected.append((delivery, f"rejected by the database: {str(exc.orig).strip()}"))
+                written.rejected.append(Rejected(pending, f"rejected by the database: {str(exc.orig).strip()}"))
                 continue
             messages, duplicates = messages + applied.messages, duplicates + applied.duplicates
             views, rows, expired = views + applied.views, rows + applied.rows, expired + applied.expired

@@ -18,9 +18,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
-from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.logging import fields
+from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
+from common.views import ViewCounts
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Store:
         views = sum(counts.values())
         return Applied(len(batch.messages) - len(duplicates), len(duplicates) + batch.duplicates_in_batch, views, len(counts), expired)
 
-    def _rows(self, counts: dict[tuple[str, int], int]) -> dict[str, list]:
+    def _rows(self, counts: ViewCounts) -> dict[str, list]:
         pages, hours, views = [], [], []
         for (page, hour), count in counts.items():
             pages.append(page)
@@ -121,7 +122,7 @@ class Store:
         self._known_days |= missing
 
 
-def _without_expired(counts: dict[tuple[str, int], int], cutoff_epoch: int) -> tuple[dict[tuple[str, int], int], int]:
+def _without_expired(counts: ViewCounts, cutoff_epoch: int) -> tuple[ViewCounts, int]:
     if all(hour >= cutoff_epoch for _page, hour in counts):
         return counts, 0
     kept = {key: views for key, views in counts.items() if key[1] >= cutoff_epoch}

@@ -1,4 +1,8 @@
-"""The API's publisher: confirmed, pipelined publishing from one background I/O thread."""
+"""The API's publisher: confirmed, pipelined publishing from one background I/O thread.
+
+About 330 lines, on purpose in one module: the connection callbacks, the in-flight table
+and the confirms are one state machine on one thread, and are read together.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,11 +13,18 @@ from typing import Any, Callable, Iterator
 import pika
 import pika.spec
 
-from common.broker.connection import BrokerUnavailable, PublishRefused, blocking_connection, connection_parameters, is_transient, message_properties
+from common.broker.connection import (
+    BrokerUnavailable,
+    PublishRefused,
+    blocking_connection,
+    connection_parameters,
+    is_transient,
+    message_properties,
+)
 from common.broker.topology import Topology
 from common.logging import fields
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
-from common.retry import call_with_retry
+from common.retry import until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +176,7 @@ class Publisher:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                call_with_retry(
-                    self._connect_and_serve,
-                    what="publisher connect",
-                    is_transient=is_transient,
-                    max_attempts=None,
-                    initial_wait=0.2,
-                    max_wait=5.0,
-                    sleep=self._stopping.wait,
-                    give_up=self._stopping.is_set,
-                )
+                until_stopped(self._connect_and_serve, what="publisher connect", is_transient=is_transient, stop=self._stopping)
             except Exception:
                 if self._stopping.is_set():
                     break

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.partitioning import queue_name
+
+if TYPE_CHECKING:
+    from common.config import Settings
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,11 @@ class Topology:
     prefix: str
     num_partitions: int
     delivery_limit: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        """The topology QUEUE_PREFIX, NUM_PARTITIONS and DELIVERY_LIMIT describe."""
+        return cls(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
 
     def partition_queue(self, partition: int) -> str:
         return queue_name(self.prefix, partition)

@@ -9,6 +9,7 @@ from common.partitioning import partition_for
 from tests.exactness import SENTINEL_PREFIX, drain, drain_direct, publish_direct
 from tests.helpers import hour_ago, total_views, views_by_page_hour, wait_for
 from worker.buffer import CountBuffer
+from worker.pending import Pending
 from worker.store import Store
 
 pytestmark = pytest.mark.fault
@@ -48,7 +49,7 @@ def test_request_repeated_with_one_idempotency_key_is_counted_once(settings, sta
 
 def test_redelivery_after_commit_without_ack_is_counted_once(settings, engine):
     """The crash window itself: the flush commits, the ack never happens, the message comes back."""
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     page = "example.com/crash-window"
     partition = partition_for(page, settings.num_partitions)
     publish_direct(settings, page, 3)
@@ -60,7 +61,7 @@ def test_redelivery_after_commit_without_ack_is_counted_once(settings, engine):
             wait_for(lambda: session.pump(0.05) or deliveries, what="a delivery")
             buffer = CountBuffer(10, 1.0)
             decoded = messages.decode(deliveries[0].body)
-            buffer.add(decoded.id, decoded.views, deliveries[0].tag)
+            buffer.add(Pending(decoded.id, deliveries[0]), decoded.views)
             applied = store.apply(buffer.drain())
             # Leaving without ack_through(): the connection closes and the broker requeues.
         return deliveries[0].redelivered, applied.duplicates

@@ -17,14 +17,14 @@ REJECTED_PAGE = "example.com/rejected-by-the-database"
 
 
 def dead_letters(settings, expected: int) -> list:
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     with BrokerAdmin(settings.amqp_url) as admin:
         wait_for(lambda: admin.message_count(topology.dead_queue) == expected, what=f"{expected} dead letters")
         return [admin.get(topology.dead_queue) for _ in range(expected)]
 
 
 def test_undecodable_and_wrongly_shaped_messages_are_dead_lettered_with_the_reason(settings, start_worker, engine):
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     start_worker()
     publish_direct(settings, "example.com/good", 4)
     with BrokerAdmin(settings.amqp_url) as admin:
@@ -66,7 +66,7 @@ def test_message_the_database_rejects_is_isolated_and_dead_lettered(settings, st
 
 def test_message_whose_consumer_keeps_dying_is_dead_lettered_after_the_delivery_limit(settings, engine):
     limited = settings.replace(delivery_limit=2)
-    topology = Topology(limited.queue_prefix, limited.num_partitions, limited.delivery_limit)
+    topology = Topology.from_settings(limited)
     page = "example.com/kills-its-worker"
     message_id = publish_direct(limited, page, 1)
     partition = next(p for p in range(limited.num_partitions) if _queue_has_messages(limited, topology.partition_queue(p)))
@@ -86,7 +86,7 @@ def _queue_has_messages(settings, queue: str) -> bool:
 
 
 def test_dead_letters_can_be_listed_and_replayed_safely(settings, start_worker, engine):
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     start_worker()
     # Counted, and dead-lettered as well (say its acknowledgement was lost until the delivery limit).
     counted = publish_direct(settings, "example.com/replay/counted", 2)

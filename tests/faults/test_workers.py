@@ -74,7 +74,7 @@ def test_sigterm_flushes_acknowledges_and_exits_0(settings, start_api, start_wor
 
 def test_memory_is_bounded_by_prefetch_under_a_backlog(settings, start_worker, engine, record_figures):
     backlog, prefetch = 100_000, 250
-    topology = Topology(settings.queue_prefix, settings.num_partitions, settings.delivery_limit)
+    topology = Topology.from_settings(settings)
     hour = hour_start_epoch(parse_timestamp(hour_ago(1)))
     with BrokerAdmin(settings.amqp_url) as admin:
         admin.declare(topology)

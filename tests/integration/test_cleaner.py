@@ -37,7 +37,7 @@ def ensure_days(engine, *days: date) -> None:
 def insert_rows(engine, rows: list[tuple[str, datetime, int, int]]) -> None:
     """(page, view_hour, shard, views) rows, straight into page_views."""
     ensure_days(engine, *(hour.date() for _, hour, _, _ in rows))
-    pages, hours, shards, views = (list(column) for column in zip(*rows))
+    pages, hours, shards, views = (list(column) for column in zip(*rows, strict=True))
     with engine.begin() as connection:
         connection.execute(
             text(

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from common.messages import new_message_id
 from common.timeutil import hour_start_epoch
+from tests.fakes import pending
 from tests.helpers import total_views
 from worker.buffer import CountBuffer
 from worker.store import Store
@@ -17,7 +18,7 @@ NOW = datetime(2026, 11, 22, 15, 30, tzinfo=timezone.utc)
 def batch_of(*messages):
     buffer = CountBuffer(1000, 1.0)
     for tag, (message_id, views) in enumerate(messages, 1):
-        buffer.add(message_id, views, tag)
+        buffer.add(pending(message_id, views, tag), views)
     return buffer.drain()
 
 

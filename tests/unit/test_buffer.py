@@ -5,25 +5,19 @@ from datetime import date
 
 import pytest
 
+from tests.fakes import FakeClock, pending
 from worker.buffer import Batch, CountBuffer
 
 H = 1752660000  # 2025-07-16T10:00:00Z
 
 
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def add(buffer: CountBuffer, message_id: str, views: list[tuple[str, int, int]], tag: int, queue: str = "q.p0") -> bool:
+    return buffer.add(pending(message_id, views, tag, queue), views)
 
 
 def make_buffer(clock: FakeClock, max_messages: int = 3, max_age_s: float = 0.5) -> CountBuffer:
@@ -32,8 +26,8 @@ def make_buffer(clock: FakeClock, max_messages: int = 3, max_age_s: float = 0.5)
 
 def test_add_collapses_counts_per_page_and_hour(clock):
     buffer = make_buffer(clock, max_messages=100)
-    assert buffer.add("m1", [("a", H, 2), ("b", H, 1)], tag=1)
-    assert buffer.add("m2", [("a", H, 3), ("a", H + 3600, 4)], tag=2)
+    assert add(buffer, "m1", [("a", H, 2), ("b", H, 1)], tag=1)
+    assert add(buffer, "m2", [("a", H, 3), ("a", H + 3600, 4)], tag=2)
     batch = buffer.drain()
     assert batch.counts == {("a", H): 5, ("b", H): 1, ("a", H + 3600): 4}
     assert batch.views == 10
@@ -41,26 +35,20 @@ def test_add_collapses_counts_per_page_and_hour(clock):
     assert (batch.last_tag, batch.deliveries, batch.duplicates_in_batch) == (2, 2, 0)
 
 
-def test_add_keeps_the_source_of_each_message_not_its_views(clock):
-    sources = {"delivery-7": [("a", H, 2)]}
-    buffer = CountBuffer(max_messages=3, max_age_s=0.5, clock=clock, views_of=sources.__getitem__)
-    buffer.add("m1", [("a", H, 2)], tag=7, source="delivery-7")
-    batch = buffer.drain()
-    assert batch.messages == {"m1": "delivery-7"}
-    assert batch.views_of(batch.messages["m1"]) == [("a", H, 2)]
-
-
-def test_without_views_of_the_views_themselves_are_kept(clock):
+def test_add_keeps_the_pending_delivery_not_the_views(clock):
     buffer = make_buffer(clock)
-    buffer.add("m1", [("a", H, 2)], tag=7)
-    assert buffer.drain().messages == {"m1": [("a", H, 2)]}
+    message = pending("m1", [("a", H, 2)], tag=7)
+    buffer.add(message, [("a", H, 2)])
+    batch = buffer.drain()
+    assert batch.messages == {"m1": message}
+    assert batch.messages["m1"].views() == [("a", H, 2)]  # decoded again from the body
 
 
 def test_deliveries_are_counted_per_queue_including_duplicates(clock):
     buffer = make_buffer(clock, max_messages=10)
-    buffer.add("m1", [("a", H, 1)], tag=1, queue="q.p0")
-    buffer.add("m1", [("a", H, 1)], tag=2, queue="q.p0")
-    buffer.add("m2", [("b", H, 1)], tag=3, queue="q.p1")
+    add(buffer, "m1", [("a", H, 1)], tag=1, queue="q.p0")
+    add(buffer, "m1", [("a", H, 1)], tag=2, queue="q.p0")
+    add(buffer, "m2", [("b", H, 1)], tag=3, queue="q.p1")
     assert buffer.drain().by_queue == {"q.p0": 2, "q.p1": 1}
 
 
@@ -75,10 +63,10 @@ def test_empty_buffer_is_never_due(clock):
 
 def test_full_at_max_messages(clock):
     buffer = make_buffer(clock, max_messages=3)
-    buffer.add("m1", [("a", H, 1)], tag=1)
-    buffer.add("m2", [("a", H, 1)], tag=2)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
+    add(buffer, "m2", [("a", H, 1)], tag=2)
     assert not buffer.full() and not buffer.due()
-    buffer.add("m3", [("a", H, 1)], tag=3)
+    add(buffer, "m3", [("a", H, 1)], tag=3)
     assert buffer.full()
     assert buffer.due()
     assert buffer.seconds_until_due() == 0.0
@@ -86,9 +74,9 @@ def test_full_at_max_messages(clock):
 
 def test_due_by_age_of_the_first_message(clock):
     buffer = make_buffer(clock, max_messages=100, max_age_s=0.5)
-    buffer.add("m1", [("a", H, 1)], tag=1)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
     clock.advance(0.25)
-    buffer.add("m2", [("a", H, 1)], tag=2)  # a later message does not restart the clock
+    add(buffer, "m2", [("a", H, 1)], tag=2)  # a later message does not restart the clock
     assert not buffer.due()
     clock.advance(0.125)
     assert not buffer.due()
@@ -98,10 +86,10 @@ def test_due_by_age_of_the_first_message(clock):
 
 def test_seconds_until_due_counts_down_from_the_first_message(clock):
     buffer = make_buffer(clock, max_messages=100, max_age_s=0.5)
-    buffer.add("m1", [("a", H, 1)], tag=1)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
     assert buffer.seconds_until_due() == pytest.approx(0.5)
     clock.advance(0.2)
-    buffer.add("m2", [("a", H, 1)], tag=2)
+    add(buffer, "m2", [("a", H, 1)], tag=2)
     assert buffer.seconds_until_due() == pytest.approx(0.3)
     clock.advance(10)
     assert buffer.seconds_until_due() == 0.0
@@ -109,8 +97,8 @@ def test_seconds_until_due_counts_down_from_the_first_message(clock):
 
 def test_drain_resets_everything(clock):
     buffer = make_buffer(clock, max_messages=2, max_age_s=0.5)
-    buffer.add("m1", [("a", H, 1)], tag=1)
-    buffer.add("m1", [("a", H, 1)], tag=2)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
+    add(buffer, "m1", [("a", H, 1)], tag=2)
     clock.advance(1)
     assert buffer.due()
     first = buffer.drain()
@@ -124,11 +112,11 @@ def test_drain_resets_everything(clock):
 
 def test_age_after_drain_starts_from_the_next_message(clock):
     buffer = make_buffer(clock, max_messages=100, max_age_s=0.5)
-    buffer.add("m1", [("a", H, 1)], tag=1)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
     clock.advance(1)
     buffer.drain()
     clock.advance(5)
-    buffer.add("m2", [("a", H, 1)], tag=2)
+    add(buffer, "m2", [("a", H, 1)], tag=2)
     assert not buffer.due()
     assert buffer.seconds_until_due() == pytest.approx(0.5)
     assert buffer.drain().first_added_at == 1006.0
@@ -136,19 +124,19 @@ def test_age_after_drain_starts_from_the_next_message(clock):
 
 def test_drained_batch_is_not_changed_by_later_adds(clock):
     buffer = make_buffer(clock, max_messages=100)
-    buffer.add("m1", [("a", H, 1)], tag=1)
+    add(buffer, "m1", [("a", H, 1)], tag=1)
     batch = buffer.drain()
-    buffer.add("m2", [("a", H, 5)], tag=2)
+    add(buffer, "m2", [("a", H, 5)], tag=2)
     assert batch.counts == {("a", H): 1}
     assert set(batch.messages) == {"m1"}
 
 
 def test_duplicate_id_in_a_batch_counts_as_a_delivery_but_not_in_counts(clock):
     buffer = make_buffer(clock, max_messages=3)
-    assert buffer.add("m1", [("a", H, 2)], tag=1) is True
-    assert buffer.add("m1", [("a", H, 2)], tag=2) is False
+    assert add(buffer, "m1", [("a", H, 2)], tag=1) is True
+    assert add(buffer, "m1", [("a", H, 2)], tag=2) is False
     assert len(buffer) == 2
-    buffer.add("m2", [("a", H, 1)], tag=3)
+    add(buffer, "m2", [("a", H, 1)], tag=3)
     assert buffer.full()  # size counts deliveries: each one holds a prefetch slot until acked
     batch = buffer.drain()
     assert batch.counts == {("a", H): 3}
@@ -160,11 +148,10 @@ def test_duplicate_id_in_a_batch_counts_as_a_delivery_but_not_in_counts(clock):
 
 
 def batch_of(*messages: tuple[str, list[tuple[str, int, int]]]) -> Batch:
-    """A batch whose sources are names; their views are recovered from this table, as a worker re-decodes bodies."""
-    sources = {f"delivery-{tag}": views for tag, (_id, views) in enumerate(messages, 1)}
-    buffer = CountBuffer(max_messages=1000, max_age_s=1.0, clock=FakeClock(), views_of=sources.__getitem__)
+    """A batch of these messages; views taken out later are decoded from each delivery's body, as in a worker."""
+    buffer = CountBuffer(max_messages=1000, max_age_s=1.0, clock=FakeClock())
     for tag, (message_id, views) in enumerate(messages, 1):
-        buffer.add(message_id, views, tag=tag, source=f"delivery-{tag}")
+        buffer.add(pending(message_id, views, tag=tag), views)
     return buffer.drain()
 
 
@@ -202,6 +189,6 @@ def test_single_is_a_batch_of_one_message():
     batch = batch_of(("m1", [("a", H, 2), ("b", H, 1)]), ("m2", [("a", H, 5), ("a", H, 1)]))
     one = batch.single("m2")
     assert one.counts == {("a", H): 6}
-    assert one.messages == {"m2": "delivery-2"}
+    assert one.messages == {"m2": batch.messages["m2"]}
     assert (one.deliveries, one.last_tag) == (1, batch.last_tag)
     assert one.views == 6

@@ -148,23 +148,23 @@ def test_merge_up_to_the_distinct_key_limit_stays_one_message():
 
 
 def test_merge_that_would_exceed_max_count_for_one_key_starts_a_new_message():
-    near = IngestRequest({0: {("a", H): messages.MAX_COUNT - 5}})
+    near = IngestRequest({0: {("a", H): messages.MAX_MESSAGE_COUNT - 5}})
     more = IngestRequest({0: {("a", H): 6}})
     outgoing = compose(TOPOLOGY, [near, more])
     assert [m.covers for m in outgoing] == [[0], [1]]
-    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_COUNT - 5)], [("a", H, 6)]]
+    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_MESSAGE_COUNT - 5)], [("a", H, 6)]]
 
 
 def test_merge_reaching_exactly_max_count_stays_one_message():
-    outgoing = compose(TOPOLOGY, [IngestRequest({0: {("a", H): messages.MAX_COUNT - 5}}), IngestRequest({0: {("a", H): 5}})])
-    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_COUNT)]]
+    outgoing = compose(TOPOLOGY, [IngestRequest({0: {("a", H): messages.MAX_MESSAGE_COUNT - 5}}), IngestRequest({0: {("a", H): 5}})])
+    assert [messages.decode(m.body).views for m in outgoing] == [[("a", H, messages.MAX_MESSAGE_COUNT)]]
 
 
 def test_every_composed_message_decodes():
-    requests = [request({(f"example.com/{i}/{j}", H + 3600 * j): messages.MAX_COUNT // 3 for j in range(3)}) for i in range(50)]
+    requests = [request({(f"example.com/{i}/{j}", H + 3600 * j): messages.MAX_MESSAGE_COUNT // 3 for j in range(3)}) for i in range(50)]
     outgoing = compose(TOPOLOGY, requests * 4)
     assert all(messages.decode(m.body).views for m in outgoing)
-    assert sum(decoded_counts(outgoing).values()) == 4 * 50 * 3 * (messages.MAX_COUNT // 3)
+    assert sum(decoded_counts(outgoing).values()) == 4 * 50 * 3 * (messages.MAX_MESSAGE_COUNT // 3)
 
 
 def test_compose_of_nothing_is_nothing():

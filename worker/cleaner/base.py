@@ -13,8 +13,9 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from common import db
 from common.config import Settings
-from common.db import is_transient, sqlstate
+from common.db import sqlstate
 from common.retry import call_with_retry
 from common.sql import LIST_PARTITIONS, SET_LOCK_TIMEOUT, TRY_LOCK, UNLOCK
 from common.timeutil import utc_now
@@ -79,12 +80,7 @@ def _detach_must_wait(error: BaseException) -> bool:
 def _retry_unless_lock_timeout(error: BaseException) -> bool:
     # DDL that waits for a table lock makes everyone behind it wait too: after one
     # lock_timeout it is postponed to the next run, not tried again at once.
-    return is_transient(error) and not is_lock_timeout(error)
-
-
-def describe(error: BaseException) -> str:
-    message = str(getattr(error, "orig", None) or error).strip().splitlines()
-    return message[0] if message else type(error).__name__
+    return db.is_transient(error) and not is_lock_timeout(error)
 
 
 class CleanerBase:
@@ -126,7 +122,7 @@ class CleanerBase:
         with self._engine.connect() as connection:
             return [Partition(row.name, row.starts, row.ends, row.detach_pending) for row in connection.execute(LIST_PARTITIONS)]
 
-    def _retry(self, what: str, func: Callable[[], T], retryable: Callable[[BaseException], bool] = is_transient) -> T:
+    def _retry(self, what: str, func: Callable[[], T], retryable: Callable[[BaseException], bool] = db.is_transient) -> T:
         return call_with_retry(func, what=what, is_transient=retryable, max_attempts=BATCH_ATTEMPTS)
 
     @contextmanager

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from common import process
 from common.db import make_engine
-from common.logging import fields
-from worker.cleaner.base import describe
+from common.logging import error_summary, fields
 from worker.cleaner.cleaner import Cleaner
 
 log = logging.getLogger("worker.cleaner")
@@ -22,7 +20,7 @@ def run_logging_failure(cleaner: Cleaner) -> bool:
     try:
         cleaner.run()
     except SQLAlchemyError as exc:
-        log.error("cleaner run failed", extra=fields(error=describe(exc)))
+        log.error("cleaner run failed", extra=fields(error=error_summary(exc)))
         return False
     return True
 
@@ -31,16 +29,6 @@ def run_every(cleaner: Cleaner, interval_s: int, stop: threading.Event) -> None:
     while not stop.is_set():
         run_logging_failure(cleaner)
         stop.wait(interval_s)
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    def request_stop(signum: int, _frame: object) -> None:
-        # Only a flag: the current batch commits, the run ends before the next one, main returns.
-        log.info("stop requested", extra=fields(signal=signal.Signals(signum).name))
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,8 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = process.start("cleaner", once=args.once)
-    stop = threading.Event()
-    stop_on_signals(stop)
+    stop = process.stop_on_signals(log)  # the current batch commits, the run ends before the next one, main returns
     engine = make_engine(settings.database_url, application_name="pageviews-cleaner", pool_size=2)
     try:
         cleaner = Cleaner(settings, engine, stop=stop)

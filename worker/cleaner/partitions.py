@@ -7,9 +7,9 @@ from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 
-from common.logging import fields
+from common.logging import error_summary, fields
 from common.sql import ENSURE_PARTITION
-from worker.cleaner.base import PARTITIONS_AHEAD_DAYS, CleanerBase, RunReport, _retry_unless_lock_timeout, describe, is_lock_timeout
+from worker.cleaner.base import PARTITIONS_AHEAD_DAYS, CleanerBase, RunReport, _retry_unless_lock_timeout, is_lock_timeout
 
 log = logging.getLogger("worker.cleaner")
 
@@ -23,7 +23,7 @@ class PartitionsAhead(CleanerBase):
                 if not is_lock_timeout(exc):
                     raise
                 # A long transaction holds page_views; days ahead leave time for the next run.
-                log.warning("partition creation postponed: page_views is busy", extra=fields(day=day.isoformat(), error=describe(exc)))
+                log.warning("partition creation postponed: page_views is busy", extra=fields(day=day.isoformat(), error=error_summary(exc)))
                 return
             if created:
                 report.partitions_created += 1

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
-from common.logging import fields
+from common.logging import error_summary, fields
 from common.sql import DELETE_EXPIRED_ROWS, LIST_LEFTOVER_TABLES
-from worker.cleaner.base import CleanerBase, Partition, RunReport, _day_of, _detach_must_wait, _on, _start_of, describe, is_lock_timeout
+from worker.cleaner.base import CleanerBase, Partition, RunReport, _day_of, _detach_must_wait, _on, _start_of, is_lock_timeout
 
 log = logging.getLogger("worker.cleaner")
 
@@ -44,7 +44,7 @@ class Retention(CleanerBase):
         except DBAPIError as exc:
             if not _detach_must_wait(exc):
                 raise
-            log.warning("partition drop postponed", extra=fields(partition=partition.name, error=describe(exc)))
+            log.warning("partition drop postponed", extra=fields(partition=partition.name, error=error_summary(exc)))
             return False
         log.info("dropped partition", extra=fields(partition=partition.name, finalized=partition.detach_pending))
         return True
@@ -65,7 +65,7 @@ class Retention(CleanerBase):
             except DBAPIError as exc:
                 if not is_lock_timeout(exc):
                     raise
-                log.warning("leftover table drop postponed", extra=fields(table=name, error=describe(exc)))
+                log.warning("leftover table drop postponed", extra=fields(table=name, error=error_summary(exc)))
                 continue
             log.info("dropped leftover detached table", extra=fields(table=name))
             dropped += 1
