@@ -40,7 +40,7 @@ def pipeline(start_api, start_worker, engine) -> ApiProcess:
     current = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     body: dict = {}
     for hours_ago, counts in PLACED.items():
-        for page, views in zip(PAGES, counts):
+        for page, views in zip(PAGES, counts, strict=True):
             if views:
                 body.setdefault(page, {})[iso(current - timedelta(hours=hours_ago) + timedelta(minutes=1))] = views
     assert api.post("/page-views/multi", body).status_code == 202
