@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import dashboard, errors, health, ingest, report
+from api import dashboard, errors, health, ingest, metrics, report
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -12,12 +12,13 @@ from common.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    structured_logging.configure(settings.log_level)
+    structured_logging.configure(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["pageviews"] = Services(settings)
     errors.register(app)
+    metrics.register(app)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(report.bp)
     app.register_blueprint(health.bp)

@@ -5,9 +5,10 @@ from typing import Any, Callable
 
 from gunicorn.app.base import BaseApplication
 
-from api import create_app
+from api import create_app, metrics
 from common import process
 from common.config import Settings
+from common.logging import FORMATTERS
 
 
 class GunicornApp(BaseApplication):
@@ -19,7 +20,7 @@ class GunicornApp(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        for name, value in gunicorn_options(self.settings).items():
+        for name, value in {**gunicorn_options(self.settings), **metrics.gunicorn_hooks()}.items():
             self.cfg.set(name, value)
 
     def load(self) -> Any:
@@ -41,7 +42,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "accesslog": None,
         "errorlog": "-",
         "loglevel": settings.log_level,
-        "logconfig_dict": _gunicorn_logging(settings.log_level),
+        "logconfig_dict": _gunicorn_logging(settings.log_level, settings.log_format),
         # gunicorn 27's control socket (for gunicornc) is unused here and wants a writable $HOME.
         "control_socket_disable": True,
         # A 2048-character page is up to 24 kB percent-encoded in GET /report, beyond any
@@ -51,12 +52,12 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _gunicorn_logging(level: str) -> dict[str, Any]:
-    """gunicorn's own log lines in the same key=value shape as ours."""
+def _gunicorn_logging(level: str, log_format: str) -> dict[str, Any]:
+    """gunicorn's own log lines in the same shape as ours (LOG_FORMAT)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"kv": {"()": "common.logging.KeyValueFormatter"}},
+        "formatters": {"kv": {"()": f"common.logging.{FORMATTERS[log_format].__name__}"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
         # gunicorn merges this shallowly into its defaults, so root and both of its loggers are spelled out.
         "root": {"handlers": ["stderr"], "level": level.upper()},
@@ -68,7 +69,9 @@ def _gunicorn_logging(level: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    GunicornApp(process.start("api")).run()
+    settings = process.start("api")
+    with metrics.multiprocess_directory():
+        GunicornApp(settings).run()
 
 
 if __name__ == "__main__":

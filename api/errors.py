@@ -10,6 +10,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from api import metrics
 from api.validation import Invalid, Problem
 from common.logging import fields
 
@@ -37,6 +38,7 @@ class ApiError(Exception):
 
 
 def _render(error: ApiError) -> Response:
+    metrics.rejected_for(error.code)
     body: dict = {"code": error.code, "message": error.message}
     if error.problems:
         body["problems"] = [{"at": p.at, "problem": p.problem} for p in error.problems]

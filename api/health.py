@@ -5,7 +5,7 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from api.services import services
-from common.logging import error_summary
+from common.diagnosis import POSTGRESQL, RABBITMQ, explain
 
 bp = Blueprint("health", __name__)
 
@@ -23,13 +23,18 @@ def ready() -> tuple[Response, int]:
 
 
 def _check_broker() -> str:
-    return "ok" if services().publisher().connected else "unavailable: not connected to RabbitMQ"
+    svc = services()
+    publisher = svc.publisher()
+    if publisher.connected:
+        return "ok"
+    return f"unavailable: {explain(publisher.last_error, RABBITMQ, svc.settings.amqp_url)}"
 
 
 def _check_database() -> str:
+    svc = services()
     try:
-        with services().engine().connect() as connection:
+        with svc.engine().connect() as connection:
             connection.execute(text("SELECT 1"))
         return "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        return f"unavailable: {error_summary(exc)}"
+    except Exception as exc:  # any failure means not ready; say which and why
+        return f"unavailable: {explain(exc, POSTGRESQL, svc.settings.database_url)}"

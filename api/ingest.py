@@ -7,6 +7,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from api import metrics
 from api.errors import ApiError
 from api.publishing import IngestRequest, split_by_partition
 from api.services import Services, services
@@ -46,7 +47,9 @@ def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) ->
     key = _idempotency_key()
     counts = validate(body, TimestampRules(now=utc_now(), retention_days=svc.settings.retention_days))
     _publish(svc, IngestRequest(split_by_partition(counts, svc.settings.num_partitions), key), started)
-    return jsonify(accepted=sum(counts.values())), 202
+    accepted = sum(counts.values())
+    metrics.accepted(accepted)
+    return jsonify(accepted=accepted), 202
 
 
 def _json_body() -> dict[str, Any]:
@@ -78,9 +81,10 @@ def _idempotency_key() -> str | None:
 
 def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
     timeout_s = svc.settings.publish_timeout_ms / 1000
-    confirmation = svc.publisher().submit(ingest)
+    publisher = svc.publisher()
     try:
-        confirmation.wait(timeout=started + timeout_s - time.monotonic())
+        with metrics.confirm_timer():
+            publisher.submit(ingest).wait(timeout=started + timeout_s - time.monotonic())
     except PublishTimeout:
         raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {_RETRY_ADVICE}") from None
     except BrokerUnavailable as exc:

@@ -98,7 +98,7 @@ def start_workers(settings: Settings, log_dir: Path, count: int = 2) -> list[Chi
     """`count` workers, each on its own contiguous share of the partitions (0-4 and 5-9, as `make run` does)."""
     workers = []
     for index, group in enumerate(split_evenly(settings.worker_partitions, count)):
-        workers.append(Child(f"worker-{index}-{format_partition_spec(group)}", "worker", settings.replace(worker_partitions=group), log_dir))
+        workers.append(Child(f"worker-{index}-{format_partition_spec(group)}", "worker", settings.replace(worker_partitions=group, metrics_port=0), log_dir))  # several workers: no shared 9101
     return workers
 
 

@@ -65,6 +65,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _optional_port(raw: str) -> int | None:
+    """Empty means "the process's own default" (workers 9101, the cleaner 9100); 0 means off."""
+    if not raw.strip():
+        return None
+    return _int_between(0, 65535)(raw)
+
+
 def _bool(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -107,6 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("COMPACT_AFTER", "2", _int_between(1, 24 * 3650)),
     Setting("CLEAN_INTERVAL", "300", _int_between(1, 86_400)),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
+    Setting("LOG_FORMAT", "kv", _choice("kv", "json")),
+    Setting("METRICS_PORT", "", _optional_port),
 )
 
 
@@ -133,6 +142,8 @@ class Settings:
     compact_after: int
     clean_interval: int
     log_level: str
+    log_format: str
+    metrics_port: int | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -171,6 +182,8 @@ class Settings:
                 value = format_partition_spec(value)
             elif isinstance(value, bool):
                 value = "true" if value else "false"
+            elif value is None:
+                value = ""
             env[setting.name] = str(value)
         return env
 
@@ -205,6 +218,19 @@ def read_env_file(path: str) -> dict[str, str]:
                 raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
             values[key.strip()] = value.strip().strip('"').strip("'")
     return values
+
+
+# prometheus_client chooses multiprocess mode on import, from this variable, in every
+# process that imports it: the API's launcher sets it before gunicorn forks its workers.
+METRICS_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics_directory(path: str | None) -> None:
+    """Tell this process and its future children where multiprocess metrics live (None: forget it)."""
+    if path is None:
+        os.environ.pop(METRICS_DIRECTORY_VARIABLE, None)
+    else:
+        os.environ[METRICS_DIRECTORY_VARIABLE] = path
 
 
 def environment() -> dict[str, str]:

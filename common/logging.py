@@ -1,9 +1,12 @@
-"""Structured logs: one key=value line per event, on stderr.
+"""Structured logs: one line per event on stderr, key=value (LOG_FORMAT=kv) or JSON (LOG_FORMAT=json).
 
 Use:  log.info("flush committed", extra=fields(rows=12, messages=1000))
+Both formats carry the same fields under the same names: ts, level, logger, msg, the
+event's own fields, and exc when an exception is attached.
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -21,24 +24,34 @@ def error_summary(error: BaseException) -> str:
     """`Type: first line of the message`, for a log field or a health check (the database's own words for a DBAPIError)."""
     lines = str(getattr(error, "orig", None) or error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+def _event(formatter: logging.Formatter, record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of one log line, in order, whatever the format."""
+    event: dict[str, Any] = {
+        "ts": f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z",
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    event.update(getattr(record, "fields", None) or {})
+    event.update((key, value) for key, value in record.__dict__.items() if key not in _RESERVED and key != "fields")
+    if record.exc_info:
+        event["exc"] = formatter.formatException(record.exc_info)
+    return event
 
 
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        parts = [
-            f"ts={time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z",
-            f"level={record.levelname.lower()}",
-            f"logger={record.name}",
-            f"msg={_quote(record.getMessage())}",
-        ]
-        extra = getattr(record, "fields", None) or {}
-        parts.extend(f"{key}={_quote(value)}" for key, value in extra.items())
-        parts.extend(
-            f"{key}={_quote(value)}" for key, value in record.__dict__.items() if key not in _RESERVED and key != "fields"
-        )
-        if record.exc_info:
-            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
-        return " ".join(parts)
+        return " ".join(f"{key}={_quote(value)}" for key, value in _event(self, record).items())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; values JSON cannot hold (datetimes, exceptions) become their text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(_event(self, record), ensure_ascii=False, default=str)
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {"kv": KeyValueFormatter, "json": JsonFormatter}
 
 
 def _quote(value: Any) -> str:
@@ -49,14 +62,14 @@ def _quote(value: Any) -> str:
     return f'"{escaped}"'
 
 
-def configure(level: str = "info") -> None:
-    """Send every log record to stderr as key=value; safe to call more than once."""
+def configure(level: str = "info", log_format: str = "kv") -> None:
+    """Send every log record to stderr as key=value or JSON lines; safe to call more than once."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_pageviews", False):
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(FORMATTERS[log_format]())
     handler._pageviews = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())

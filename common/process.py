@@ -17,7 +17,7 @@ def start(process: str, **details: Any) -> Settings:
         settings = Settings.from_env()
     except ConfigError as exc:
         raise SystemExit(f"{process}: invalid configuration: {exc}") from None
-    structured_logging.configure(settings.log_level)
+    structured_logging.configure(settings.log_level, settings.log_format)
     logging.getLogger(process).info(f"starting {process}", extra=fields(**details, **settings.describe()))
     return settings
 

@@ -3,9 +3,11 @@
 #   postgresql-NN-hll    the hll extension (visitor sketches) for the local PostgreSQL
 #   chromium, chromium-driver   the real browser the tracker and dashboard tests drive
 #   docker-compose       checks docker-compose.yml without a Docker engine
+#   prometheus           for promtool: checks deploy/prometheus (config, alert rules and their unit tests)
+#                        and the dashboard's PromQL; the package also brings the server, which the tests do not use
 set -euo pipefail
 pg_major=$(ls /etc/postgresql | sort -n | tail -n 1)
-packages=("postgresql-${pg_major}-hll" chromium chromium-driver docker-compose)
+packages=("postgresql-${pg_major}-hll" chromium chromium-driver docker-compose prometheus)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -76,6 +76,7 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_PROCESSES": 1,
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
+            "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
         }
     )
     yield chosen

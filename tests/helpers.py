@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import pytest
 import requests
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -38,6 +40,14 @@ def wait_for(condition: Callable[[], T], timeout: float = 15.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
         time.sleep(interval)
+
+
+def installed_tool(name: str, package: str) -> str:
+    """The path of a command the tests need, or a skip naming its Debian package (scripts/install-system-packages.sh installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (apt-get install {package}; .ci/run does it through scripts/install-system-packages.sh)")
+    return path
 
 
 def free_port() -> int:

@@ -2,24 +2,27 @@
 
 No Docker engine is needed: `docker-compose config` validates the file and prints it
 with every variable interpolated and every env_file applied (Debian's docker-compose
-1.29; .ci/run installs it). PyYAML is not a dependency and 1.29 has no JSON output, so
-the printed YAML is read with `Block`, which understands only the block style it prints.
+1.29; .ci/run installs it). The printed YAML is read with `Block` (older tests, written
+when PyYAML was not a dependency) or PyYAML. The compose-spec JSON schema checks the
+file as `docker compose` v2 reads it.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 import subprocess
 from functools import cache
 from itertools import takewhile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import jsonschema
 import pytest
+import yaml
 
 from common.partitioning import parse_partition_spec
+from tests.helpers import installed_tool
 from tests.test_settings import CODE_SECTION, IMAGES_SECTION, config_env_sections
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +37,7 @@ APP_COMMANDS = {
     ("alembic", "upgrade", "head"): "alembic.ini",
 }
 API, WORKER, CLEANER, MIGRATE = APP_COMMANDS
+WORKER_METRICS_PORT, CLEANER_METRICS_PORT = 9101, 9100  # METRICS_PORT empty in config.env: the processes' defaults
 LONG_RUNNING = (API, WORKER, CLEANER)
 
 
@@ -110,10 +114,7 @@ def _image_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def compose() -> str:
-    path = shutil.which("docker-compose")
-    if path is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose; .ci/run does it)")
-    return path
+    return installed_tool("docker-compose", "docker-compose")
 
 
 def _run_compose(compose: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -126,6 +127,14 @@ def _run_compose(compose: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
+def rendered(compose: str) -> dict:
+    """`docker-compose config` (every variable and env_file applied), read as YAML."""
+    result = _run_compose(compose, "config")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@pytest.fixture(scope="module")
 def services(compose: str) -> dict[str, Block]:
     listed = _run_compose(compose, "config", "--services")
     assert listed.returncode == 0, listed.stderr
@@ -133,6 +142,23 @@ def services(compose: str) -> dict[str, Block]:
     assert rendered.returncode == 0, rendered.stderr
     top = Block(rendered.stdout.splitlines())
     return {name: top["services"][name] for name in listed.stdout.split()}
+
+
+def _port(entry: str | dict) -> tuple[str, int, int]:
+    """(host ip, published, target) of a port as docker-compose config prints it, short or long syntax."""
+    if isinstance(entry, dict):
+        return entry.get("host_ip", "0.0.0.0"), int(entry["published"]), int(entry["target"])
+    parts = entry.split("/")[0].split(":")
+    host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+    return host_ip, int(parts[-2]), int(parts[-1])
+
+
+def _mount(entry: str | dict) -> tuple[str, str]:
+    """(target, source) of a volume, short or long syntax."""
+    if isinstance(entry, dict):
+        return entry["target"], entry.get("source", "")
+    source, target = entry.split(":")[:2]
+    return target, source
 
 
 def _command(service: Block) -> tuple[str, ...]:
@@ -285,15 +311,60 @@ def test_restart_and_graceful_stop(services: dict[str, Block]) -> None:
         assert grace >= 30, f"{name}: stop_grace_period {grace:g}s leaves too little time to finish in-flight work"
 
 
-def test_only_the_api_keeps_the_image_healthcheck(services: dict[str, Block]) -> None:
-    """The image's HEALTHCHECK probes the API's port; anything else built from it would show as unhealthy."""
-    for name, service in _app_services(services).items():
-        healthcheck = service.get("healthcheck")
-        test = healthcheck["test"].values() if healthcheck is not None and healthcheck.get("test") is not None else None
-        if _command(service) == API:
-            assert test is None or any("/health" in part for part in test), f"{name}: healthcheck {test}"
+def test_healthchecks_api_by_health_workers_and_cleaner_by_their_metrics_endpoint(rendered: dict) -> None:
+    """The image's HEALTHCHECK probes the API's port; workers and the cleaner probe their own metrics port; migrate has none."""
+    services = rendered["services"]
+    for name, service in services.items():
+        if service.get("image") != "pageviews:local":  # built from this repository's Dockerfile
+            continue
+        command = tuple(service.get("command", ()))
+        test = service.get("healthcheck", {}).get("test")
+        probe = " ".join(test or [])
+        if command == API:
+            assert test is None or "/health" in probe, f"{name}: healthcheck {test}"
+        elif command == WORKER:
+            assert f"127.0.0.1:{WORKER_METRICS_PORT}/metrics" in probe, f"{name}: should probe its metrics endpoint, has {test}"
+        elif command == CLEANER:
+            assert f"127.0.0.1:{CLEANER_METRICS_PORT}/metrics" in probe, f"{name}: should probe its metrics endpoint, has {test}"
         else:
             assert test == ["NONE"], f"{name}: should disable the image's API healthcheck (healthcheck: disable: true)"
+
+
+def test_only_the_api_and_the_metrics_endpoint_face_the_network(rendered: dict) -> None:
+    """AMQP, the management UI and PostgreSQL on 127.0.0.1 only; RabbitMQ's metrics port for Prometheus; the API on PORT."""
+    def published(name: str) -> dict[int, str]:
+        return {target: host_ip for host_ip, _published, target in map(_port, rendered["services"][name].get("ports", []))}
+
+    rabbitmq, postgres = published("rabbitmq"), published("postgres")
+    assert rabbitmq.get(5672) == "127.0.0.1" and rabbitmq.get(15672) == "127.0.0.1", f"rabbitmq: {rabbitmq}"
+    assert 15692 in rabbitmq, "rabbitmq_prometheus (15692) should be published for Prometheus"
+    assert postgres == {5432: "127.0.0.1"}, f"postgres: {postgres}"
+    port = int(_code_env()["PORT"])
+    api_ports = [(published, target) for _host_ip, published, target in map(_port, rendered["services"]["api"]["ports"])]
+    assert api_ports == [(port, port)], f"api should publish PORT ({port}), has {api_ports}"
+    compose_text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "${PORT" in compose_text, "the API's published port should follow PORT (${PORT...}), not repeat its value"
+
+
+def test_rabbitmq_enables_its_prometheus_plugin(rendered: dict) -> None:
+    mounts = dict(map(_mount, rendered["services"]["rabbitmq"]["volumes"]))
+    source = mounts.get("/etc/rabbitmq/enabled_plugins")
+    assert source, "mount an enabled_plugins file on /etc/rabbitmq/enabled_plugins"
+    plugins = Path(source).read_text(encoding="utf-8")
+    assert "rabbitmq_prometheus" in plugins and "rabbitmq_management" in plugins, plugins
+
+
+def test_observability_profile_adds_prometheus_and_grafana(rendered: dict) -> None:
+    profiled = {name: service["profiles"] for name, service in rendered["services"].items() if "profiles" in service}
+    assert profiled == {"prometheus": ["observability"], "grafana": ["observability"]}, profiled
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    """What `docker compose` (v2) reads: the file against the compose-spec JSON schema (tests/compose-spec/README.md)."""
+    schema = json.loads((ROOT / "tests" / "compose-spec" / "compose-spec.json").read_text(encoding="utf-8"))
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(document), key=lambda error: list(error.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in errors)
 
 
 def test_broker_and_database_keep_their_data_and_report_health(services: dict[str, Block]) -> None:

@@ -6,6 +6,7 @@ import logging
 from common import process
 from common.db import make_engine
 from common.logging import fields
+from worker import metrics
 from worker.consumer import Consumer
 from worker.store import Store
 
@@ -15,6 +16,7 @@ log = logging.getLogger("worker")
 def main() -> None:
     settings = process.start("worker")
     stop = process.stop_on_signals(log)  # the loop finishes its turn, flushes, acknowledges and returns
+    metrics.serve(settings)
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2)
     try:
         clean = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()

@@ -31,6 +31,7 @@ from common.config import Settings
 from common.logging import fields
 from common.messages import MalformedMessage, decode
 from common.retry import until_stopped
+from worker import metrics
 from worker.buffer import CountBuffer
 from worker.flusher import BatchStore, Flusher, Written
 from worker.pending import Pending, Unacknowledged
@@ -147,6 +148,7 @@ class Consumer:
         session = self._open(self._on_delivery)
         self._session = session
         self._unacked.new_session()
+        metrics.session_lost()
         log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=self._settings.prefetch))
         return session
 
@@ -172,12 +174,14 @@ class Consumer:
         return True
 
     def _on_delivery(self, delivery: Delivery) -> None:
+        metrics.consumed.inc()
         try:
             message = decode(delivery.body)
         except MalformedMessage as exc:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
-        self._buffer.add(Pending(message.id, delivery), message.views)
+        added = self._buffer.add(Pending(message.id, delivery), message.views)
+        metrics.received(delivery, message.views if added else [])
         window_full = self._unacked.received(delivery.queue)
         # A queue whose prefetch window is full sends nothing more until we acknowledge:
         # holding the buffer longer would only add latency.
@@ -196,6 +200,7 @@ class Consumer:
 
     def _acknowledge_written(self, session: Session) -> None:
         for written in self._flusher.completed():
+            metrics.released(written.batch.views)
             if not self._unacked.is_current(written.session):
                 continue  # from a connection that is gone: its messages come back and are skipped by id
             if written.error is not None:
@@ -203,6 +208,7 @@ class Consumer:
             for rejected in written.rejected:
                 self._dead_letter(rejected.pending.delivery, rejected.reason)
             session.ack_through(written.batch.last_tag)
+            metrics.acknowledged(written.batch.last_tag)
             self._unacked.acknowledged(written.batch.by_queue)
             self._record(written)
 
@@ -210,6 +216,7 @@ class Consumer:
         applied = written.applied
         assert applied is not None
         self.stats.record(applied, written.batch.deliveries)
+        metrics.flushed(applied, written.batch.by_queue)
         log.debug(
             "flushed",
             extra=fields(deliveries=written.batch.deliveries, messages=applied.messages, duplicates=applied.duplicates, rows=applied.rows, views=applied.views),
@@ -219,10 +226,12 @@ class Consumer:
         assert self._session is not None
         self._session.dead_letter(delivery, reason)
         self.stats.dead_lettered += 1
+        metrics.dead_lettered.inc()
         log.warning("dead-lettered a message", extra=fields(queue=delivery.queue, tag=delivery.tag, reason=reason[:300]))
 
     def _forget_buffer(self, why: str) -> None:
         dropped = self._buffer.drain()
+        metrics.released(dropped.views)
         log.warning(
             "lost the broker connection; reconnecting",
             extra=fields(reason=why, unacknowledged_dropped=dropped.deliveries, batches_in_flight=self._flusher.pending),

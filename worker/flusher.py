@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from common import db
 from common.logging import fields
 from common.retry import until_stopped
+from worker import metrics
 from worker.buffer import Batch
 from worker.pending import Rejected
 from worker.store import Applied, is_data_error
@@ -113,7 +114,8 @@ class Flusher:
     def _apply(self, batch: Batch, written: Written) -> Applied:
         written.rejected = []
         try:
-            return self._store.apply(batch)
+            with metrics.flush_duration.time():
+                return self._store.apply(batch)
         except DBAPIError as exc:
             if not is_data_error(exc):
                 raise

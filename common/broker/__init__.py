@@ -8,6 +8,7 @@
 - ``consumer``: a worker's blocking connection: consume, acknowledge, dead-letter.
 - ``admin``: small synchronous operations for tools and tests.
 - ``connection``: parameters, errors and short-lived connections shared by the others.
+- ``stats``: depth and consumers of a queue, from the management HTTP API or over AMQP.
 """
 from common.broker.admin import BrokerAdmin, RawMessage, publish_in_bulk
 from common.broker.connection import BrokerUnavailable, ConnectionLost, PublishRefused, connection_parameters, is_transient

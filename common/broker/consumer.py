@@ -23,6 +23,7 @@ class Delivery:
     redelivered: bool
     headers: dict = field(default_factory=dict)
     message_id: str | None = None
+    timestamp: int | None = None  # AMQP timestamp property (Unix seconds): when it was published, if the publisher said
 
 
 class ConsumerSession:
@@ -67,7 +68,7 @@ class ConsumerSession:
         on_delivery = self._on_delivery
 
         def on_message(_channel: Any, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-            on_delivery(Delivery(method.delivery_tag, body, queue, method.redelivered, properties.headers or {}, properties.message_id))
+            on_delivery(Delivery(method.delivery_tag, body, queue, method.redelivered, properties.headers or {}, properties.message_id, properties.timestamp))
 
         return on_message
 

@@ -127,6 +127,7 @@ class Publisher:
         self._returned: set[str] = set()
         self._next_tag = 1
         self._open_error: BaseException | None = None
+        self.last_error: BaseException | None = None  # why the last connection attempt failed; None once connected
         self._became_ready = threading.Event()  # of the current connection; replaced on each connect
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -186,6 +187,13 @@ class Publisher:
 
     def _connect_and_serve(self) -> None:
         """Run one connection until it closes; raise if it never became ready (so tenacity backs off)."""
+        try:
+            self._serve_one_connection()
+        except Exception as exc:
+            self.last_error = exc  # for /ready: says why in operator words (common/diagnosis.py)
+            raise
+
+    def _serve_one_connection(self) -> None:
         with blocking_connection(self._params) as connection:
             self._topology.declare(connection.channel())
         self._open_error = None
@@ -221,6 +229,7 @@ class Publisher:
         self._in_flight.clear()
         self._returned.clear()
         self._became_ready.set()
+        self.last_error = None
         self._ready.set()
         log.info("publisher connected", extra=fields(name=self._name))
         if self._stopping.is_set():

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from common import process
 from common.db import make_engine
 from common.logging import error_summary, fields
+from worker.cleaner import metrics
 from worker.cleaner.cleaner import Cleaner
 
 log = logging.getLogger("worker.cleaner")
@@ -18,10 +19,12 @@ log = logging.getLogger("worker.cleaner")
 def run_logging_failure(cleaner: Cleaner) -> bool:
     """One run; a database failure is logged (the next run tries again) and returns False."""
     try:
-        cleaner.run()
+        report = cleaner.run()
     except SQLAlchemyError as exc:
         log.error("cleaner run failed", extra=fields(error=error_summary(exc)))
+        metrics.run_failed()
         return False
+    metrics.run_done(report)
     return True
 
 
@@ -41,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = process.start("cleaner", once=args.once)
     stop = process.stop_on_signals(log)  # the current batch commits, the run ends before the next one, main returns
+    if not args.once:  # a run from cron is over before anything could scrape it
+        metrics.serve(settings)
     engine = make_engine(settings.database_url, application_name="pageviews-cleaner", pool_size=2)
     try:
         cleaner = Cleaner(settings, engine, stop=stop)
