@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
 
-bp = Blueprint("dashboard", __name__)
+bp = Blueprint("dashboard", __name__)  # view names are the `endpoint` label of the request metrics
 
 ASSETS = Path(__file__).resolve().parent / "dashboard_assets"
 VERSION_PLACEHOLDER = "{{version}}"
@@ -48,7 +48,7 @@ def _index_html() -> bytes:
 
 
 @bp.get("/")
-def index() -> Response:
+def dashboard() -> Response:
     body = _index_html()
     response = Response(body, mimetype="text/html")
     response.set_etag(hashlib.sha256(body).hexdigest()[:32])
@@ -58,7 +58,7 @@ def index() -> Response:
 
 
 @bp.get("/dashboard/<version>/<path:name>")
-def asset(version: str, name: str) -> Response:
+def dashboard_asset(version: str, name: str) -> Response:
     current = version == assets_version()
     # send_from_directory refuses paths outside ASSETS (a JSON 404) and answers
     # If-None-Match / If-Modified-Since with a 304 from its ETag and Last-Modified.
