@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import dashboard, errors, health, ingest, metrics, report
+from api import beacon, bots, dashboard, errors, health, ingest, metrics, report, tracker
 from api.ingest import MAX_BODY_BYTES
 from api.services import Services
 from common import logging as structured_logging
@@ -20,6 +20,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register(app)
     metrics.register(app)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(beacon.bp)
+    bots.load()
+    app.register_blueprint(tracker.bp)
     app.register_blueprint(report.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard.bp)

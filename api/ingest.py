@@ -46,7 +46,7 @@ def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) ->
     body = _json_body()
     key = _idempotency_key()
     counts = validate(body, TimestampRules(now=utc_now(), retention_days=svc.settings.retention_days))
-    _publish(svc, IngestRequest(split_by_partition(counts, svc.settings.num_partitions), key), started)
+    publish_confirmed(svc, IngestRequest(split_by_partition(counts, svc.settings.num_partitions), key), started)
     accepted = sum(counts.values())
     metrics.accepted(accepted)
     return jsonify(accepted=accepted), 202
@@ -55,16 +55,17 @@ def _accept(validate: Callable[[dict[str, Any], TimestampRules], ViewCounts]) ->
 def _json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", f"Content-Type must be application/json, got {request.mimetype or 'none'!r}")
-    return parse_json_object(_read_body())
+    return parse_json_object(read_body())
 
 
-def _read_body() -> bytes:
+def read_body(limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, or 413 past `limit` bytes (which must be the request's max_content_length)."""
     if request.content_length is not None:
         return request.get_data(cache=False)  # werkzeug has already refused a declared length over the limit
     # Chunked: werkzeug stops reading at the limit without saying so, which would publish
     # a truncated body. Read one byte past the limit to know.
-    body = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
 
@@ -79,13 +80,14 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _publish(svc: Services, ingest: IngestRequest, started: float) -> None:
+def publish_confirmed(svc: Services, ingest: IngestRequest, started: float, advice: str = _RETRY_ADVICE) -> None:
+    """Publish and wait for the broker's confirm until PUBLISH_TIMEOUT_MS after `started`; 503 otherwise."""
     timeout_s = svc.settings.publish_timeout_ms / 1000
     publisher = svc.publisher()
     try:
         with metrics.confirm_timer():
             publisher.submit(ingest).wait(timeout=started + timeout_s - time.monotonic())
     except PublishTimeout:
-        raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {_RETRY_ADVICE}") from None
+        raise ApiError.unavailable("broker", f"RabbitMQ did not confirm within {svc.settings.publish_timeout_ms} ms; {advice}") from None
     except BrokerUnavailable as exc:
-        raise ApiError.unavailable("broker", f"{exc}; {_RETRY_ADVICE}") from None
+        raise ApiError.unavailable("broker", f"{exc}; {advice}") from None

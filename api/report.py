@@ -1,4 +1,4 @@
-"""GET /report: hourly views of one page, summed across shards, zero-filled."""
+"""GET /report: hourly views of one page, summed across shards, and its visitors (`u`), zero-filled."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -21,16 +21,20 @@ bp = Blueprint("report", __name__)
 def report() -> Response:
     svc = services()
     query = validate_report_query(request.args.to_dict(flat=False), utc_now())
-    totals = _hourly_totals(svc.engine(), query)
+    totals = _hourly_totals(svc.engine(), query)  # hour -> (views, visitors)
     hours = [query.start + timedelta(hours=offset) for offset in range(query.hours)]
     if query.descending:
         hours.reverse()
     if query.take is not None:
         hours = hours[: query.take]
-    return jsonify(data=[{"h": hour.hour, "v": totals.get(hour, 0), "t": format_utc(hour)} for hour in hours])
+    return jsonify(data=[_item(hour, *totals.get(hour, (0, 0))) for hour in hours])
 
 
-def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, int]:
+def _item(hour: datetime, views: int, visitors: int) -> dict:
+    return {"h": hour.hour, "v": views, "u": visitors, "t": format_utc(hour)}
+
+
+def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, tuple[int, int]]:
     params = {"page": query.page, "start": query.start, "end": query.start + timedelta(hours=query.hours)}
     try:
         return _select_retrying_a_dead_connection(engine, params)
@@ -40,7 +44,7 @@ def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, int]:
         raise
 
 
-def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[datetime, int]:
+def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[datetime, tuple[int, int]]:
     try:
         return _select(engine, params)
     except DBAPIError as exc:
@@ -49,6 +53,6 @@ def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[dat
     return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
 
 
-def _select(engine: Engine, params: dict) -> dict[datetime, int]:
+def _select(engine: Engine, params: dict) -> dict[datetime, tuple[int, int]]:
     with engine.connect() as connection:
-        return {hour: int(views) for hour, views in connection.execute(HOURLY_TOTALS, params)}
+        return {hour: (int(views), int(visitors)) for hour, views, visitors in connection.execute(HOURLY_TOTALS, params)}

@@ -9,9 +9,11 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from api.publishing import compose
+from api.visitors import DailySalts
 from common.broker import Publisher, Topology
 from common.config import Settings
 from common.db import make_engine
+from common.salts import SaltStore
 
 REPORT_STATEMENT_TIMEOUT_MS = 5_000
 STARTUP_GRACE_S = 3.0
@@ -25,6 +27,7 @@ class Services:
         self._publisher: Publisher | None = None
         self._started_at = 0.0
         self._engine: Engine | None = None
+        self._salts: DailySalts | None = None
 
     def publisher(self) -> Publisher:
         with self._lock:
@@ -50,6 +53,14 @@ class Services:
                     pre_ping=False,  # a round trip per report; the report retries a dead connection once instead
                 )
             return self._engine
+
+    def salts(self) -> DailySalts:
+        """The visitor-id salt of the current day, loaded from PostgreSQL once a day."""
+        engine = self.engine()
+        with self._lock:
+            if self._salts is None:
+                self._salts = DailySalts(SaltStore(engine).salt_of)
+            return self._salts
 
 
 def services(app: Flask | None = None) -> Services:

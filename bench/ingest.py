@@ -1,6 +1,7 @@
-"""POST /page-views/single with wrk (scenario single and the bare-Flask ceiling), and what multi shares."""
+"""POST /page-views/single and /beacon with wrk (scenarios single, beacon and the bare-Flask ceiling), and what multi shares."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from bench import wrk
@@ -15,13 +16,28 @@ SINGLE_CONNECTIONS = 32
 def single(run: Run, exactly_once: bool = True) -> dict[str, Any]:
     """32 connections POST one view each for the run's single duration; then drain and compare."""
     settings = run.settings_for("single" if exactly_once else "single-eo-off", exactly_once=exactly_once)
+    return one_view_posts(run, settings, "single.lua", [str(PAGES), PAGE_PREFIX])
+
+
+def beacon(run: Run) -> dict[str, Any]:
+    """As single, through POST /page-views/beacon: text/plain, a desktop agent, a visitor id per view.
+
+    Each POST comes "through a proxy" (X-Forwarded-For from 127.0.0.1, trusted) from one of
+    100,000 addresses, so the visitor ids and sketches are as varied as a real site's.
+    """
+    settings = run.settings_for("beacon", trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    return one_view_posts(run, settings, "beacon.lua", [str(PAGES), PAGE_PREFIX])
+
+
+def one_view_posts(run: Run, settings: Settings, script: str, args: list[str]) -> dict[str, Any]:
+    """The API and workers under `script` (one view per POST) for the single duration; then drain and compare."""
     run.reset_tables()
     api = run.start_api(settings)
     workers = run.start_workers(settings)
     try:
         run.wait_consuming(settings, workers)
         meter = CpuMeter(cpu_groups(api, workers)).start()
-        result = wrk.run(base_url(settings), "single.lua", connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, args=[str(PAGES), PAGE_PREFIX])
+        result = wrk.run(base_url(settings), script, connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, args=args)
         cpu = meter.stop({"wrk": result.cpu_s})
         api_rss = api_peak_rss(api)
         run.drain(settings)

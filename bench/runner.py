@@ -1,6 +1,6 @@
 """python -m bench: run the benchmark scenarios of issue 6, print their table, write BENCHMARKS.md.
 
-Scenarios: single, multi, drain, freshness, report, ceilings (bare Flask, raw RabbitMQ),
+Scenarios: single, beacon (single's load through POST /page-views/beacon), multi, drain, freshness, report, ceilings (bare Flask, raw RabbitMQ),
 exactly-once (single and drain again with EXACTLY_ONCE=false), and cleaner (if
 bench/cleaner_bench.py exists: another engineer's script, run as a subprocess). Each appends a JSON line to
 bench/results.jsonl; a run of every scenario rewrites BENCHMARKS.md.
@@ -25,7 +25,7 @@ from bench.broker_ceiling import ceiling_broker
 from bench.context import Run, code_fingerprint, git_commit, machine, utc_now_iso
 from bench.drain import drain
 from bench.freshness import freshness
-from bench.ingest import ceiling_http, single
+from bench.ingest import beacon, ceiling_http, single
 from bench.multi import multi
 from bench.processes import machine_steal_s, wait_for_quiet
 from bench.report import report
@@ -84,6 +84,7 @@ UNITS = (
     Unit("ceiling-http", frozenset({"ceilings", "single"}), ceiling_http),
     Unit("single", frozenset({"single", "exactly-once"}), single),
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
+    Unit("beacon", frozenset({"beacon"}), beacon),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
     Unit("drain", frozenset({"drain", "exactly-once"}), drain),
@@ -92,7 +93,7 @@ UNITS = (
     Unit("cleaner", frozenset({"cleaner"}), _cleaner),
     Unit("report", frozenset({"report"}), report),
 )
-SCENARIOS = ("single", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner")
+SCENARIOS = ("single", "beacon", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner")
 CORE_SCENARIOS = tuple(s for s in SCENARIOS if s != "cleaner")  # cleaner is optional: run if its script exists
 
 

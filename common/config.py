@@ -8,6 +8,7 @@ message that names the setting, instead of failing later somewhere else.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -81,11 +82,54 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """`*`, or comma-separated origins, each spelled as browsers send them in the Origin header."""
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if names == ["*"]:
+        return ("*",)
+    if not names:
+        raise ValueError("expected * or a comma-separated list of origins such as https://example.com")
+    return tuple(_origin(name) for name in names)
+
+
+def _origin(raw: str) -> str:
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in origin {raw!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"expected an origin such as https://example.com (scheme, host, optional port; no path), got {raw!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"expected comma-separated IP addresses or CIDRs such as 10.0.0.0/8, got {item!r}") from None
+    return tuple(networks)
+
+
+def _joined(values: tuple) -> str:
+    return ",".join(str(value) for value in values)
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: str
     parse: Callable[[str], Any]
+    render: Callable[[Any], str] = str  # back to the environment's spelling (Settings.as_env)
 
     @property
     def field(self) -> str:
@@ -116,6 +160,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
     Setting("LOG_FORMAT", "kv", _choice("kv", "json")),
     Setting("METRICS_PORT", "", _optional_port),
+    Setting("ALLOWED_ORIGINS", "*", _origins, _joined),
+    Setting("TRUSTED_PROXIES", "", _networks, _joined),
 )
 
 
@@ -144,6 +190,8 @@ class Settings:
     log_level: str
     log_format: str
     metrics_port: int | None
+    allowed_origins: tuple[str, ...]
+    trusted_proxies: tuple[Network, ...]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -184,7 +232,7 @@ class Settings:
                 value = "true" if value else "false"
             elif value is None:
                 value = ""
-            env[setting.name] = str(value)
+            env[setting.name] = setting.render(value)
         return env
 
     def describe(self) -> dict[str, str]:

@@ -1,14 +1,20 @@
-"""The partition-queue message format, version 1 (documented for other producers in README.md).
+"""The partition-queue message format, version 2 (documented for other producers in README.md).
 
 Body, JSON in UTF-8:
 
-    {"v": 1, "id": "0190f1c2-7a3b-7c4d-9e8f-0123456789ab",
-     "views": [["example.com/page1", 1752660000, 5], ...]}
+    {"v": 2, "id": "0190f1c2-7a3b-7c4d-9e8f-0123456789ab",
+     "views": [["example.com/page1", 1752660000, 5], ["example.com/", 1752660000, 1, -4132587394017257201]]}
 
 - ``id``: a UUID unique to this message. Workers apply an id at most once, so a
   message published or delivered twice is counted once.
-- ``views``: a non-empty list of ``[page, unix_seconds, count]``; the view is counted
-  in the UTC hour containing ``unix_seconds``; ``count`` is a positive integer.
+- ``views``: a non-empty list of ``[page, unix_seconds, count]`` or
+  ``[page, unix_seconds, count, visitor]``; the view is counted in the UTC hour containing
+  ``unix_seconds``; ``count`` is a positive integer; ``visitor`` (browser views only) is
+  the visitor id, a signed 64-bit integer, added to the hour's visitors sketch.
+
+Version 1 is the same without the 4th element. Workers accept both, and `encode` writes
+version 1 when no entry has a visitor, so workers of the previous release keep counting
+single and multi during a rolling upgrade (upgrade the workers first).
 
 A body that breaks these rules is poison: the worker dead-letters it with the reason.
 """
@@ -24,20 +30,22 @@ import orjson
 
 from common.views import View, page_problem
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+VERSIONS = (1, 2)
 CONTENT_TYPE = "application/json"
-MESSAGE_TYPE = f"pageviews.v{FORMAT_VERSION}"
+MESSAGE_TYPE = "pageviews.views"  # the format version is the body's "v"
 # Far above the API's MAX_ENTRY_COUNT: the publisher merges many requests' counts for one
 # page and hour into one entry (api/publishing.py), and other producers may do the same.
 MAX_MESSAGE_COUNT = 10**12
 _LATEST_SECOND = 4_102_444_800  # 2100-01-01: anything later is a producer bug, not a view
 _HOUR = 3600
+_INT64 = 2**63
 _UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("4b0d0a1e-5c1f-4d4e-8a52-6f1c3e2a9b70")
 
 
 class MalformedMessage(ValueError):
-    """The body is not a valid version-1 message; the text says what is wrong."""
+    """The body is not a valid message; the text says what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +55,8 @@ class Message:
 
 
 def encode(message_id: str, views: list[View]) -> bytes:
-    return orjson.dumps({"v": FORMAT_VERSION, "id": message_id, "views": views})
+    version = 2 if 4 in map(len, views) else 1
+    return orjson.dumps({"v": version, "id": message_id, "views": views})
 
 
 def decode(body: bytes) -> Message:
@@ -59,19 +68,21 @@ def decode(body: bytes) -> Message:
     if not isinstance(data, dict):
         raise MalformedMessage("body is not a JSON object")
     version = data.get("v")
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise MalformedMessage(f"unsupported format version {version!r}, expected {FORMAT_VERSION}")
+    if type(version) is not int or version not in VERSIONS:
+        raise MalformedMessage(f"unsupported format version {version!r}, expected one of {VERSIONS}")
     message_id = _canonical_uuid(data.get("id"))
     views = data.get("views")
     if not isinstance(views, list) or not views:
         raise MalformedMessage("views must be a non-empty list")
-    return Message(id=message_id, views=[_view(item, index) for index, item in enumerate(views)])
+    lengths = (3,) if version == 1 else (3, 4)
+    return Message(id=message_id, views=[_view(item, index, lengths) for index, item in enumerate(views)])
 
 
-def _view(item: object, index: int) -> View:
-    if not isinstance(item, list) or len(item) != 3:
-        raise MalformedMessage(f"views[{index}] must be [page, unix_seconds, count]")
-    page, second, count = item
+def _view(item: object, index: int, lengths: tuple[int, ...]) -> View:
+    if not isinstance(item, list) or len(item) not in lengths:
+        expected = "[page, unix_seconds, count]" + (" or [page, unix_seconds, count, visitor]" if 4 in lengths else "")
+        raise MalformedMessage(f"views[{index}] must be {expected}")
+    page, second, count = item[:3]
     why = page_problem(page) if isinstance(page, str) else "page must be a string"
     if why is not None:
         raise MalformedMessage(f"views[{index}]: {why}")
@@ -79,7 +90,12 @@ def _view(item: object, index: int) -> View:
         raise MalformedMessage(f"views[{index}]: unix_seconds must be an integer between 0 and {_LATEST_SECOND}")
     if type(count) is not int or not 0 < count <= MAX_MESSAGE_COUNT:
         raise MalformedMessage(f"views[{index}]: count must be an integer from 1 to {MAX_MESSAGE_COUNT}")
-    return page, second - second % _HOUR, count
+    if len(item) == 3:
+        return page, second - second % _HOUR, count
+    visitor = item[3]
+    if type(visitor) is not int or not -_INT64 <= visitor < _INT64:
+        raise MalformedMessage(f"views[{index}]: visitor must be a signed 64-bit integer")
+    return page, second - second % _HOUR, count, visitor
 
 
 def _canonical_uuid(value: object) -> str:

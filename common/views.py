@@ -5,7 +5,9 @@ Unix seconds (an ``int``: cheap to hash, to compare and to put in a message). So
 
 - ``PageHour``: ``(page, hour)``, what one row of page_views counts;
 - ``ViewCounts``: ``{(page, hour): views}``, a request's or a batch's views collapsed;
-- ``View``: ``(page, hour, count)``, one entry of a message (README.md, "Message format").
+- ``View``: ``(page, hour, count)``, one entry of a message (README.md, "Message format"),
+  or ``(page, hour, count, visitor)`` for a browser view that carries its visitor id;
+- ``VisitorIds``: ``{(page, hour): {visitor ids}}``, the visitors beside a batch's counts.
 
 They are plain tuples and dicts, not classes: a worker decodes hundreds of thousands of
 entries a second, and a tuple is the cheapest thing Python builds. Something carried
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 PageHour = tuple[str, int]  # page, start of the UTC hour in Unix seconds
 ViewCounts = dict[PageHour, int]  # (page, hour) -> views
-View = tuple[str, int, int]  # page, start of the UTC hour in Unix seconds, count
+View = tuple[str, int, int] | tuple[str, int, int, int]  # page, hour, count[, visitor id]
+VisitorIds = dict[PageHour, set[int]]  # (page, hour) -> signed 64-bit visitor ids
 
 MAX_PAGE_LENGTH = 2048  # characters
 

@@ -133,6 +133,14 @@ def total_views(engine: Engine, page: str | None = None) -> int:
         return int(connection.execute(text("SELECT coalesce(sum(views), 0) FROM page_views WHERE page = :p"), {"p": page}).scalar())
 
 
+def total_visitors(engine: Engine, page: str, hour: datetime | None = None) -> int:
+    """Distinct visitors of a page (in one hour, or over all its hours) from the union of its rows' sketches."""
+    where = "page = :p" + ("" if hour is None else " AND view_hour = :h")
+    with engine.connect() as connection:
+        statement = f"SELECT coalesce(round(hll_cardinality(hll_union_agg(visitors)))::bigint, 0) FROM page_views WHERE {where}"
+        return int(connection.execute(text(statement), {"p": page, "h": hour}).scalar())
+
+
 def views_by_page_hour(engine: Engine) -> dict[tuple[str, datetime], int]:
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT page, view_hour, sum(views) FROM page_views GROUP BY page, view_hour"))

@@ -6,6 +6,10 @@ delivery (worker/pending.py, whose body is compact JSON) is kept, not its decode
 the rare flush that finds some ids already applied decodes their views again to take
 them out. Keeping decoded views (about four times the size of the JSON) made a worker
 under heavy multi-view traffic grow to hundreds of megabytes.
+
+Visitor ids (message format v2) are collected per (page, hour) as a set; the store turns
+each set into a sketch. Unlike counts they need no exactly-once care: adding a visitor to
+a sketch twice changes nothing, so a duplicate message's visitors may stay in the batch.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable
 
-from common.views import View, ViewCounts
+from common.views import View, ViewCounts, VisitorIds
 from worker.pending import Pending
 
 _EPOCH_DAY = date(1970, 1, 1)
@@ -32,6 +36,7 @@ class Batch:
     duplicates_in_batch: int = 0
     first_added_at: float = 0.0
     by_queue: Counter[str] = field(default_factory=Counter)  # deliveries per queue, for the prefetch windows
+    visitors: VisitorIds = field(default_factory=dict)  # visitor ids per (page, hour), for those that have any
 
     @property
     def views(self) -> int:
@@ -41,7 +46,7 @@ class Batch:
         """The counts as if the messages with these ids had never arrived."""
         counts = dict(self.counts)
         for message_id in message_ids:
-            for page, hour, count in self.messages[message_id].views():
+            for page, hour, count, *_visitor in self.messages[message_id].views():
                 remaining = counts[(page, hour)] - count
                 if remaining:
                     counts[(page, hour)] = remaining
@@ -56,9 +61,20 @@ class Batch:
         """A batch of just one of this batch's messages (to find which message a failure belongs to)."""
         pending = self.messages[message_id]
         counts: ViewCounts = {}
-        for page, hour, count in pending.views():
-            counts[(page, hour)] = counts.get((page, hour), 0) + count
-        return Batch(counts, {message_id: pending}, self.last_tag, 1)
+        visitors: VisitorIds = {}
+        _collapse(pending.views(), counts, visitors)
+        return Batch(counts, {message_id: pending}, self.last_tag, 1, visitors=visitors)
+
+
+def _collapse(views: list[View], counts: ViewCounts, visitors: VisitorIds) -> None:
+    for view in views:
+        key = (view[0], view[1])
+        counts[key] = counts.get(key, 0) + view[2]
+        if len(view) == 4:
+            ids = visitors.get(key)
+            if ids is None:
+                ids = visitors[key] = set()
+            ids.add(view[3])  # type: ignore[misc]
 
 
 @dataclass
@@ -67,6 +83,7 @@ class CountBuffer:
     max_age_s: float
     clock: Callable[[], float] = time.monotonic
     _counts: ViewCounts = field(default_factory=dict, init=False)
+    _visitors: VisitorIds = field(default_factory=dict, init=False)
     _messages: dict[str, Pending] = field(default_factory=dict, init=False)
     _by_queue: Counter[str] = field(default_factory=Counter, init=False)
     _deliveries: int = field(default=0, init=False)
@@ -85,10 +102,7 @@ class CountBuffer:
             self._duplicates += 1
             return False
         self._messages[pending.message_id] = pending
-        counts = self._counts
-        for page, hour, count in views:
-            key = (page, hour)
-            counts[key] = counts.get(key, 0) + count
+        _collapse(views, self._counts, self._visitors)
         return True
 
     def __len__(self) -> int:
@@ -110,9 +124,10 @@ class CountBuffer:
 
     def drain(self) -> Batch:
         batch = Batch(
-            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates, self._first_added_at or 0.0, self._by_queue
+            self._counts, self._messages, self._last_tag, self._deliveries, self._duplicates,
+            self._first_added_at or 0.0, self._by_queue, self._visitors,
         )
-        self._counts, self._messages, self._by_queue = {}, {}, Counter()
+        self._counts, self._visitors, self._messages, self._by_queue = {}, {}, {}, Counter()
         self._deliveries = self._duplicates = 0
         self._first_added_at = None
         return batch

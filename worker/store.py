@@ -1,5 +1,9 @@
 """Writing a batch: one transaction that records the message ids and adds the counts.
 
+Visitors ride along: each row's visitor ids become a sketch united with the row's (see
+common/sql.py ADD_COUNTS_AND_VISITORS). They need no exactly-once care: a sketch union is
+idempotent, so a redelivered message's visitors change nothing; only its views are taken out.
+
 Exactly once: the ids go into applied_messages first, in the same transaction as the
 counts. An id already there was counted by an earlier flush whose acknowledgement was
 lost (a crash between commit and ack, a lost connection, a repeated publish), so its
@@ -19,9 +23,9 @@ from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
 from common.logging import fields
-from common.sql import ADD_COUNTS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
+from common.sql import ADD_COUNTS, ADD_COUNTS_AND_VISITORS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
 from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
-from common.views import ViewCounts
+from common.views import ViewCounts, VisitorIds
 from worker.buffer import Batch
 
 log = logging.getLogger(__name__)
@@ -87,7 +91,9 @@ class Store:
             counts = batch.counts_without(duplicates) if duplicates else batch.counts
             counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
-                connection.execute(ADD_COUNTS, self._rows(counts))
+                rows = self._rows(counts)
+                visitors = _visitor_rows(counts, batch.visitors)
+                connection.execute(ADD_COUNTS_AND_VISITORS if visitors else ADD_COUNTS, {**rows, **visitors})
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
         if expired:
@@ -120,6 +126,18 @@ class Store:
                 if connection.execute(ENSURE_PARTITION, {"day": day}).scalar():
                     log.info("created partition", extra=fields(day=day.isoformat()))
         self._known_days |= missing
+
+
+def _visitor_rows(counts: ViewCounts, visitors: VisitorIds) -> dict[str, list]:
+    """Each visitor id with the (1-based) row of `counts` it belongs to; {} when there are none."""
+    if not visitors:
+        return {}
+    rows, ids = [], []
+    for row, key in enumerate(counts, 1):
+        for visitor in visitors.get(key, ()):
+            rows.append(row)
+            ids.append(visitor)
+    return {"visitor_rows": rows, "visitor_ids": ids} if ids else {}
 
 
 def _without_expired(counts: ViewCounts, cutoff_epoch: int) -> tuple[ViewCounts, int]:

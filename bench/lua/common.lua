@@ -121,6 +121,22 @@ function M.collect_threads()
   return threads
 end
 
+-- wrk's delay, request, response and done for a script that POSTs `path` until the deadline
+-- and then only checks /health; post() gives the headers and body of the next POST.
+function M.install_posting(path, post, threads)
+  _G.delay = M.delay_ms
+  _G.request = function()
+    if M.past_deadline() then
+      return wrk.format("GET", "/health")
+    end
+    posts_sent = posts_sent + 1
+    local headers, body = post()
+    return wrk.format("POST", path, headers, body)
+  end
+  _G.response = function(status, headers, body) M.count_response(status, body) end
+  _G.done = function(summary, latency, requests) M.report(threads, summary, latency) end
+end
+
 function M.past_deadline()
   return os.time() >= deadline
 end

@@ -83,8 +83,8 @@ def test_custom_range_with_from_and_to(reported):
     start, end = now_hour - timedelta(hours=25), now_hour + timedelta(hours=1)
     data = report(api, **{"from": iso(start), "to": iso(end)})
     assert len(data) == 26
-    assert data[0] == {"h": start.hour, "v": 100, "t": iso(start)}
-    assert data[-1] == {"h": now_hour.hour, "v": 1000, "t": iso(now_hour)}
+    assert data[0] == {"h": start.hour, "v": 100, "u": 0, "t": iso(start)}
+    assert data[-1] == {"h": now_hour.hour, "v": 1000, "u": 0, "t": iso(now_hour)}
     assert sum(row["v"] for row in data) == 1113
     assert report(api, **{"from": iso(start), "to": iso(end), "order": "desc", "take": "2"}) == list(reversed(data))[:2]
 

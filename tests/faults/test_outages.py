@@ -12,6 +12,7 @@ from tests.load import LoadGenerator
 pytestmark = pytest.mark.fault
 
 PUBLISH_TIMEOUT_MS = 1500
+BEACON_HEADERS = {"Content-Type": "text/plain", "Origin": "https://example.com", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36"}
 
 
 def test_broker_outage_answers_503_then_recovers_by_itself(settings, start_api, start_worker, engine, control, record_figures):
@@ -33,6 +34,9 @@ def test_broker_outage_answers_503_then_recovers_by_itself(settings, start_api, 
         assert elapsed < PUBLISH_TIMEOUT_MS / 1000 + 1.5, elapsed
         ready = api.get("/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["broker"] != "ok", ready.text
+        beacon = api.post("/page-views/beacon", data='{"url": "https://example.com/during-outage"}', headers=BEACON_HEADERS)
+        assert beacon.status_code == 503 and beacon.headers.get("Retry-After"), beacon.text
+        assert beacon.json()["error"]["code"] == "broker_unavailable" and beacon.headers["Access-Control-Allow-Origin"] == "*"
     finally:
         control.start_broker()
 

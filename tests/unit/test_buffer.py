@@ -192,3 +192,31 @@ def test_single_is_a_batch_of_one_message():
     assert one.messages == {"m2": batch.messages["m2"]}
     assert (one.deliveries, one.last_tag) == (1, batch.last_tag)
     assert one.views == 6
+
+
+def test_visitors_are_collected_per_page_and_hour_as_sets(clock):
+    buffer = make_buffer(clock, max_messages=100)
+    add(buffer, "m1", [("a", H, 1, 7), ("a", H, 1, 8), ("b", H, 2)], tag=1)
+    add(buffer, "m2", [("a", H, 1, 7), ("a", H + 3600, 1, -7)], tag=2)
+    batch = buffer.drain()
+    assert batch.counts == {("a", H): 3, ("b", H): 2, ("a", H + 3600): 1}
+    assert batch.visitors == {("a", H): {7, 8}, ("a", H + 3600): {-7}}
+
+
+def test_counts_without_takes_out_views_with_visitors():
+    batch = batch_of(("m1", [("a", H, 1, 7)]), ("m2", [("a", H, 2)]))
+    assert batch.counts_without({"m1"}) == {("a", H): 2}
+
+
+def test_single_keeps_the_visitors_of_its_message():
+    batch = batch_of(("m1", [("a", H, 1, 7)]), ("m2", [("a", H, 1, 8)]))
+    assert batch.visitors == {("a", H): {7, 8}}
+    assert batch.single("m2").visitors == {("a", H): {8}}
+
+
+def test_drain_resets_visitors(clock):
+    buffer = make_buffer(clock, max_messages=100)
+    add(buffer, "m1", [("a", H, 1, 7)], tag=1)
+    buffer.drain()
+    add(buffer, "m2", [("a", H, 1)], tag=2)
+    assert buffer.drain().visitors == {}

@@ -1,4 +1,4 @@
-"""The version-1 partition-queue message: what producers may send and what workers accept."""
+"""The partition-queue message, versions 1 and 2: what producers may send and what workers accept."""
 from __future__ import annotations
 
 import itertools
@@ -39,8 +39,27 @@ def test_encode_decode_round_trip():
 
 
 def test_encoded_body_is_the_documented_json():
+    encoded = orjson.loads(encode(GOOD_ID, [("example.com/a", HOUR, 5), ("example.com/", HOUR, 1, -(2**63))]))
+    assert encoded == {"v": FORMAT_VERSION, "id": GOOD_ID, "views": [["example.com/a", HOUR, 5], ["example.com/", HOUR, 1, -(2**63)]]}
+
+
+def test_views_without_visitors_are_encoded_as_version_1_for_workers_of_the_previous_release():
     encoded = orjson.loads(encode(GOOD_ID, [("example.com/a", HOUR, 5)]))
-    assert encoded == {"v": FORMAT_VERSION, "id": GOOD_ID, "views": [["example.com/a", HOUR, 5]]}
+    assert encoded == {"v": 1, "id": GOOD_ID, "views": [["example.com/a", HOUR, 5]]}
+
+
+def test_version_2_round_trip_with_and_without_visitors():
+    views = [("example.com/a", HOUR, 1, 2**63 - 1), ("example.com/a", HOUR, 3), ("example.com/b", HOUR, 1, -(2**63)), ("example.com/b", HOUR, 1, 0)]
+    assert decode(encode(GOOD_ID, views)) == Message(id=GOOD_ID, views=views)
+
+
+def test_version_1_messages_are_still_accepted():
+    """Rolling upgrade: a v1 message published by an API of the previous release counts as before."""
+    assert decode(body(v=1, views=[["example.com/a", HOUR + 5, 5]])) == Message(id=GOOD_ID, views=[("example.com/a", HOUR, 5)])
+
+
+def test_version_2_floors_the_hour_and_keeps_the_visitor():
+    assert decode(body(v=2, views=[["p", HOUR + 59, 1, 42]])).views == [("p", HOUR, 1, 42)]
 
 
 def test_decode_lowercases_the_id():
@@ -68,7 +87,7 @@ BAD_BODIES = [
     ("json-array", b"[1, 2, 3]", "not a JSON object"),
     ("json-string", b'"hello"', "not a JSON object"),
     ("missing-version", body(v=_MISSING), "unsupported format version"),
-    ("version-2", body(v=2), "unsupported format version 2"),
+    ("version-3", body(v=3), "unsupported format version 3"),
     ("version-0", body(v=0), "unsupported format version"),
     ("version-string", body(v="1"), "unsupported format version '1'"),
     ("version-null", body(v=None), "unsupported format version"),
@@ -85,7 +104,16 @@ BAD_BODIES = [
     ("views-object", body(views={"p": 1}), "views must be a non-empty list"),
     ("entry-not-a-list", body(views=[{"page": "p"}]), r"views\[0\] must be \[page, unix_seconds, count\]"),
     ("entry-of-two", body(views=[["p", HOUR]]), r"views\[0\] must be \[page, unix_seconds, count\]"),
-    ("entry-of-four", body(views=[["p", HOUR, 1, 1]]), r"views\[0\] must be \[page, unix_seconds, count\]"),
+    ("v1-entry-of-four", body(views=[["p", HOUR, 1, 1]]), r"views\[0\] must be \[page, unix_seconds, count\]$"),
+    ("v2-entry-of-two", body(v=2, views=[["p", HOUR]]), r"views\[0\] must be \[page, unix_seconds, count\] or \[page, unix_seconds, count, visitor\]"),
+    ("v2-entry-of-five", body(v=2, views=[["p", HOUR, 1, 1, 1]]), r"views\[0\] must be"),
+    ("visitor-float", body(v=2, views=[["p", HOUR, 1, 1.0]]), r"views\[0\]: visitor must be a signed 64-bit integer"),
+    ("visitor-string", body(v=2, views=[["p", HOUR, 1, "1"]]), r"views\[0\]: visitor must be"),
+    ("visitor-null", body(v=2, views=[["p", HOUR, 1, None]]), r"views\[0\]: visitor must be"),
+    ("visitor-bool", body(v=2, views=[["p", HOUR, 1, True]]), r"views\[0\]: visitor must be"),
+    ("visitor-2-to-63", body(v=2, views=[["p", HOUR, 1, 2**63]]), r"views\[0\]: visitor must be"),
+    ("visitor-below-int64", body(v=2, views=[["p", HOUR, 1, 2**64 - 1]]).replace(b"18446744073709551615", b"-9223372036854775809"), r"views\[0\]: visitor must be"),
+    ("v2-bad-count-with-visitor", body(v=2, views=[["p", HOUR, 0, 1]]), r"views\[0\]: count must be"),
     ("second-entry-bad", body(views=[["p", HOUR, 1], "x"]), r"views\[1\] must be"),
     ("empty-page", body(views=[["", HOUR, 1]]), r"views\[0\]: page must not be empty"),
     ("page-too-long", body(views=[["x" * (MAX_PAGE_LENGTH + 1), HOUR, 1]]), r"views\[0\]: page has 2049 characters; at most 2048"),

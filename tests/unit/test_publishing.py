@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import orjson
 import pytest
 
 from api.publishing import MAX_VIEWS_PER_MESSAGE, IngestRequest, compose, split_by_partition
@@ -201,3 +202,19 @@ def test_a_keyed_request_larger_than_a_message_splits_the_same_way_every_time():
     assert len(first) == 3 and len({m.message_id for m in first}) == 3
     assert first[0].message_id == messages.idempotent_message_id("retry-me", 0)
     assert sum(len(messages.decode(m.body).views) for m in first) == len(counts)
+
+
+def test_views_with_visitors_stay_separate_entries_and_merge_per_visitor():
+    topology = Topology("t", 1, 10)
+    first = IngestRequest({0: {("example.com/", H, 7): 1}})
+    second = IngestRequest({0: {("example.com/", H, 7): 1, ("example.com/", H, -8): 1}})
+    plain = IngestRequest({0: {("example.com/", H): 2}})
+    (message,) = compose(topology, [first, second, plain])
+    decoded = messages.decode(message.body)
+    assert orjson.loads(message.body)["v"] == 2
+    assert sorted(decoded.views, key=len) == [("example.com/", H, 2), ("example.com/", H, 2, 7), ("example.com/", H, 1, -8)]
+
+
+def test_messages_without_visitors_stay_version_1():
+    (message,) = compose(Topology("t", 1, 10), [IngestRequest({0: {("example.com/", H): 2}})])
+    assert orjson.loads(message.body)["v"] == 1

@@ -41,6 +41,7 @@ class Cleaner(PartitionsAhead, Retention, Compaction, Pruning):
         self._step(report, "retention", lambda: self.expire(cutoff, report))
         self._step(report, "compaction", lambda: self.compact(cutoff, compact_before, report))
         self._step(report, "pruning", lambda: self.prune_applied_ids(now - timedelta(hours=settings.dedup_retention_hours), report))
+        self._step(report, "salts", lambda: self.delete_old_salts(now.date(), report))
         return report
 
     def _step(self, report: RunReport, name: str, step: Callable[[], None]) -> None:
