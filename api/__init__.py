@@ -1,29 +1,21 @@
-"""The HTTP API: `create_app()` is the factory gunicorn loads (`gunicorn 'api:create_app()'`)."""
+"""The HTTP API: `create_app()` is the factory gunicorn loads (`gunicorn 'api:create_app()'`).
+
+This package imports nothing at module level. gunicorn's master imports it (for
+`api.gunicorn_conf`) before it forks, and a gevent worker monkey-patches the standard
+library only after the fork: Flask, SQLAlchemy and pika must first be imported in the
+worker, after the patch, so that every lock, socket and thread they make is cooperative.
+"""
 from __future__ import annotations
 
-from flask import Flask
+from typing import TYPE_CHECKING
 
-from api import beacon, bots, dashboard, errors, health, ingest, metrics, report, tracker
-from api.ingest import MAX_BODY_BYTES
-from api.services import Services
-from common import logging as structured_logging
-from common.config import Settings
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from common.config import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
-    structured_logging.configure(settings.log_level, settings.log_format)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["pageviews"] = Services(settings)
-    errors.register(app)
-    metrics.register(app)
-    app.register_blueprint(ingest.bp)
-    app.register_blueprint(beacon.bp)
-    bots.load()
-    app.register_blueprint(tracker.bp)
-    app.register_blueprint(report.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(dashboard.bp)
-    return app
+def create_app(settings: "Settings | None" = None) -> "Flask":
+    from api.app import create_app as build
+
+    return build(settings)

@@ -11,9 +11,10 @@ Hooks, one line each where they are called:
 - ``dropped(reason, views)``: views received and deliberately not counted (bots);
 - ``confirm_timer()``: publish-to-confirm latency of one request.
 
-Multiprocess mode: `python -m api` gives gunicorn a fresh directory in PROMETHEUS_MULTIPROC_DIR
-(``multiprocess_directory()``) before it forks, each process writes its figures there, the
-process answering a scrape sums them, and ``gunicorn_hooks()`` retires a dead process's files.
+Multiprocess mode: gunicorn's master makes a fresh directory in PROMETHEUS_MULTIPROC_DIR before
+it forks (api/metrics_files.py, hooked in by api/gunicorn_conf.py), each process writes its
+figures there, the process answering a scrape sums them, and the master retires a dead
+process's files.
 prometheus_client picks that mode when it is first imported, so it is imported on first use,
 in the forked process, and not when this package is imported (which `python -m api` does
 before its launcher runs).
@@ -22,14 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import shutil
-import tempfile
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from flask import Blueprint, Flask, Response, g, request
-
-from common.config import share_metrics_directory
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -157,27 +154,3 @@ def _registry() -> CollectorRegistry:
 
 
 # -- the launcher's side (api/__main__.py)
-
-
-@contextlib.contextmanager
-def multiprocess_directory() -> Iterator[str]:
-    """A fresh, empty directory for the processes' figures for the life of the server (no stale files from a previous run)."""
-    path = tempfile.mkdtemp(prefix="pageviews-api-metrics-")
-    share_metrics_directory(path)
-    try:
-        yield path
-    finally:
-        share_metrics_directory(None)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def gunicorn_hooks() -> dict[str, Any]:
-    return {"child_exit": _child_exit}
-
-
-def _child_exit(_server: Any, worker: Any) -> None:
-    # Retires the dead process's live gauges (the docs' recipe); its counters stay in the sum.
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
-

@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from api.errors import ApiError
 from api.services import services
 from api.validation import ReportQuery, validate_report_query
 from common import db
+from common.db import ReportDatabase
 from common.sql import HOURLY_TOTALS
 from common.timeutil import format_utc, utc_now
 
@@ -21,7 +21,7 @@ bp = Blueprint("report", __name__)
 def report() -> Response:
     svc = services()
     query = validate_report_query(request.args.to_dict(flat=False), utc_now())
-    totals = _hourly_totals(svc.engine(), query)  # hour -> (views, visitors)
+    totals = _hourly_totals(svc.report_db(), query)  # hour -> (views, visitors)
     hours = [query.start + timedelta(hours=offset) for offset in range(query.hours)]
     if query.descending:
         hours.reverse()
@@ -34,25 +34,11 @@ def _item(hour: datetime, views: int, visitors: int) -> dict:
     return {"h": hour.hour, "v": views, "u": visitors, "t": format_utc(hour)}
 
 
-def _hourly_totals(engine: Engine, query: ReportQuery) -> dict[datetime, tuple[int, int]]:
+def _hourly_totals(database: ReportDatabase, query: ReportQuery) -> dict[datetime, tuple[int, int]]:
     params = {"page": query.page, "start": query.start, "end": query.start + timedelta(hours=query.hours)}
     try:
-        return _select_retrying_a_dead_connection(engine, params)
+        return database.read(lambda connection: {hour: (int(views), int(visitors)) for hour, views, visitors in connection.execute(HOURLY_TOTALS, params)})
     except DBAPIError as exc:
         if db.is_transient(exc):
             raise ApiError.unavailable("database", "PostgreSQL is not answering; retry shortly") from None
         raise
-
-
-def _select_retrying_a_dead_connection(engine: Engine, params: dict) -> dict[datetime, tuple[int, int]]:
-    try:
-        return _select(engine, params)
-    except DBAPIError as exc:
-        if not db.is_disconnect(exc):
-            raise
-    return _select(engine, params)  # the pool was stale (a restart): once more, on a new connection
-
-
-def _select(engine: Engine, params: dict) -> dict[datetime, tuple[int, int]]:
-    with engine.connect() as connection:
-        return {hour: (int(views), int(visitors)) for hour, views, visitors in connection.execute(HOURLY_TOTALS, params)}

@@ -12,7 +12,7 @@ from api.publishing import compose
 from api.visitors import DailySalts
 from common.broker import Publisher, Topology
 from common.config import Settings
-from common.db import make_engine
+from common.db import ReportDatabase, make_engine
 from common.salts import SaltStore
 
 REPORT_STATEMENT_TIMEOUT_MS = 5_000
@@ -27,12 +27,18 @@ class Services:
         self._publisher: Publisher | None = None
         self._started_at = 0.0
         self._engine: Engine | None = None
+        self._report_db: ReportDatabase | None = None
         self._salts: DailySalts | None = None
 
     def publisher(self) -> Publisher:
         with self._lock:
             if self._publisher is None:
-                self._publisher = Publisher(self.settings.amqp_url, self.topology, functools.partial(compose, self.topology)).start()
+                self._publisher = Publisher(
+                    self.settings.amqp_url,
+                    self.topology,
+                    functools.partial(compose, self.topology),
+                    on_gevent=self.settings.api_worker_class == "gevent",
+                ).start()
                 self._started_at = time.monotonic()
             publisher = self._publisher
         # Requests in a fresh process wait for the first connection instead of failing;
@@ -43,16 +49,30 @@ class Services:
         return publisher
 
     def engine(self) -> Engine:
+        """The primary (DATABASE_URL)."""
         with self._lock:
             if self._engine is None:
-                self._engine = make_engine(
-                    self.settings.database_url,
-                    application_name="pageviews-api",
-                    pool_size=min(self.settings.api_threads, 8),
-                    statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
-                    pre_ping=False,  # a round trip per report; the report retries a dead connection once instead
-                )
+                self._engine = self._make_engine(self.settings.database_url, "pageviews-api")
             return self._engine
+
+    def report_db(self) -> ReportDatabase:
+        """Where report endpoints read: `report_db().read(lambda connection: ...)` (the replica if configured, else the primary)."""
+        primary = self.engine()
+        with self._lock:
+            if self._report_db is None:
+                url = self.settings.report_database_url
+                replica = self._make_engine(url, "pageviews-api-reports") if url else None
+                self._report_db = ReportDatabase(primary, replica)
+            return self._report_db
+
+    def _make_engine(self, url: str, application_name: str) -> Engine:
+        return make_engine(
+            url,
+            application_name=application_name,
+            pool_size=min(self.settings.api_threads, 8),
+            statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
+            pre_ping=False,  # a round trip per report; reads retry a dead connection once instead
+        )
 
     def salts(self) -> DailySalts:
         """The visitor-id salt of the current day, loaded from PostgreSQL once a day."""

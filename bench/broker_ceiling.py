@@ -26,7 +26,7 @@ def ceiling_broker(run: Run) -> dict[str, Any]:
     queue = f"{settings.queue_prefix}.ceiling"
     # A message the size of the API's message for one single view.
     body = messages.encode(messages.new_message_id(), [(page(1234), hour_start_epoch(utc_now()), 1)])
-    params = connection_parameters(settings.amqp_url)
+    params = connection_parameters(settings.amqp_url)[0]  # one node (AMQP_URL may list several)
     try:
         with BrokerAdmin(settings.amqp_url) as admin:
             admin.declare(topology)  # the dead-letter exchange the queue's arguments name

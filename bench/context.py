@@ -99,6 +99,7 @@ class Run:
     quick: bool
     database_server_url: str
     amqp_url: str
+    database: str = DATABASE  # dropped and recreated: two runs at once on one server need different names
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     durations: Durations = field(init=False)
     base: Settings = field(init=False)
@@ -112,7 +113,7 @@ class Run:
 
     def __post_init__(self) -> None:
         self.durations = Durations.quick() if self.quick else Durations()
-        database_url = make_url(self.database_server_url).set(database=DATABASE).render_as_string(hide_password=False)
+        database_url = make_url(self.database_server_url).set(database=self.database).render_as_string(hide_password=False)
         # The defaults of common.config are the production settings; a setting exported in
         # the environment (say API_PROCESSES=4 make bench) replaces its default, except where
         # to connect and the queue names, which are the bench's own. results.jsonl records them.
@@ -192,8 +193,11 @@ class Run:
         self._children.append(child)
         return child
 
-    def start_bare(self, settings: Settings) -> Child:
-        child = processes.start_api(settings, self.log_dir, name="bare-flask", module="bench.bare_app", ready_path="/health")
+    def start_bare(self, settings: Settings, worker_class: str) -> Child:
+        """The bare app under the API's gunicorn settings, with this worker class (sync runs one thread: gunicorn
+        would turn sync with threads into gthread)."""
+        args = ["--worker-class", worker_class, *(["--threads", "1"] if worker_class == "sync" else [])]
+        child = processes.start_api(settings, self.log_dir, name=f"bare-flask-{worker_class}", module="bench.bare_app", ready_path="/health", args=args)
         self._children.append(child)
         return child
 
@@ -264,7 +268,7 @@ class Run:
             try:
                 db.drop_database(self.base.database_url)
             except Exception as exc:
-                log.warning("could not drop the database", extra=fields(database=DATABASE, error=str(exc)))
+                log.warning("could not drop the database", extra=fields(database=self.database, error=str(exc)))
 
 
 def _sentinel_pages(prefix: str, num_partitions: int) -> list[str]:

@@ -13,9 +13,16 @@ from common.config import Settings
 SINGLE_CONNECTIONS = 32
 
 
-def single(run: Run, exactly_once: bool = True) -> dict[str, Any]:
-    """32 connections POST one view each for the run's single duration; then drain and compare."""
-    settings = run.settings_for("single" if exactly_once else "single-eo-off", exactly_once=exactly_once)
+def single(run: Run, exactly_once: bool = True, worker_class: str | None = None) -> dict[str, Any]:
+    """32 connections POST one view each for the run's single duration; then drain and compare.
+
+    worker_class: the API under this gunicorn worker class instead of the default (scenario single-<class>).
+    """
+    name = "single" if exactly_once else "single-eo-off"
+    changes: dict[str, Any] = {"exactly_once": exactly_once}
+    if worker_class is not None:
+        name, changes["api_worker_class"] = f"single-{worker_class}", worker_class
+    settings = run.settings_for(name, **changes)
     return one_view_posts(run, settings, "single.lua", [str(PAGES), PAGE_PREFIX])
 
 
@@ -50,13 +57,18 @@ def one_view_posts(run: Run, settings: Settings, script: str, args: list[str]) -
     figures = post_figures(result)
     figures.update(exactness(result, counted, views_per_post=1))
     figures.update(connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, api_peak_rss_mb=api_rss, worker_peak_rss_mb=worker_rss, dead_lettered=dead, cpu=cpu)
+    figures.update(worker_class=settings.api_worker_class, api_cpu_ms_per_request=api_cpu_ms_per_request(cpu, result))
     return figures
 
 
-def ceiling_http(run: Run) -> dict[str, Any]:
-    """The bare Flask app under the API's gunicorn options, loaded exactly as in `single`."""
-    settings = run.settings_for("ceiling-http")
-    bare = run.start_bare(settings)
+# The HTTP ceiling is the fastest of the bare app under each of these (issue 15).
+CEILING_WORKER_CLASSES = ("sync", "gthread", "gevent")
+
+
+def ceiling_http(run: Run, worker_class: str) -> dict[str, Any]:
+    """The bare Flask app under the API's gunicorn settings and this worker class, loaded exactly as in `single`."""
+    settings = run.settings_for(f"ceiling-http-{worker_class}")
+    bare = run.start_bare(settings, worker_class)
     try:
         meter = CpuMeter(cpu_groups(bare, [])).start()
         result = wrk.run(base_url(settings), "single.lua", connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, args=[str(PAGES), PAGE_PREFIX])
@@ -67,7 +79,15 @@ def ceiling_http(run: Run) -> dict[str, Any]:
         run.delete_topology(settings)
     figures = post_figures(result)
     figures.update(connections=SINGLE_CONNECTIONS, duration_s=run.durations.single_s, peak_rss_mb=rss, cpu=cpu)
+    figures.update(worker_class=worker_class, api_cpu_ms_per_request=api_cpu_ms_per_request(cpu, result))
     return figures
+
+
+def api_cpu_ms_per_request(cpu: dict[str, Any], result: wrk.WrkResult) -> float | None:
+    """CPU the gunicorn processes used while wrk ran, per request they answered (POSTs and the tail's health checks)."""
+    answered = result["posts_ok"] + result["posts_bad"] + result["health_ok"] + result["health_bad"]
+    used = cpu["cores_used"].get("api")
+    return None if not answered or used is None else round(1000 * used * cpu["seconds"] / answered, 3)
 
 
 # --------------------------------------------------------------------------- shared

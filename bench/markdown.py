@@ -1,7 +1,7 @@
 """BENCHMARKS.md, written by the harness from the latest complete run."""
 from __future__ import annotations
 
-from bench import MARKDOWN_PATH
+from bench import BENCH_DIR, MARKDOWN_PATH
 from bench.context import Durations
 from bench.results import RunRecord, rows, table
 
@@ -31,6 +31,8 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   counted (if positive), duplicated = counted - accepted - views of POSTs that failed or were never
   answered (if positive). Peak RSS is VmHWM from `/proc/<pid>/status` of the gunicorn master, each
   gunicorn worker process and each worker, read just before they stop.
+- **single-gevent** (only with `--scenario worker-classes`): single again with the API under
+  `API_WORKER_CLASS=gevent`, for an A/B of the worker classes in the same run.
 - **multi**: `POST /page-views/multi`, 32 connections. The harness pre-generates 300 bodies (the
   script rotates through them): each has 100 distinct pages drawn Zipf-like from the same 10,000,
   each with the 24 hour timestamps ending with the current hour (inside retention, never in the
@@ -77,8 +79,11 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   connections. The rows are truncated afterwards; this scenario runs last.
 - **ceilings**: (a) HTTP: `bench/bare_app.py`, a Flask app whose POST handler only does
   `json.loads(request.get_data())` and answers `{"accepted":1}` with 202, run under gunicorn with
-  exactly `api.__main__.gunicorn_options(settings)`, loaded with the same script, connections and
-  duration as single. (b) RabbitMQ: raw pika publishing persistent (delivery_mode 2), mandatory
+  exactly the API's settings (`api/gunicorn_conf.py`) under each worker class in turn, `sync`
+  (one thread), `gthread` and `gevent`, two processes each, loaded with the same script,
+  connections and duration as single; the fastest of the three is the ceiling single is compared
+  with. API CPU per request = CPU seconds of the gunicorn processes while wrk ran / requests
+  answered. (b) RabbitMQ: raw pika publishing persistent (delivery_mode 2), mandatory
   messages the size of a one-view message into a quorum queue declared with
   `Topology.partition_arguments()`, with publisher confirms: one at a time (`BlockingChannel` in
   confirm mode, each publish waits for its confirm) and pipelined (`SelectConnection`, up to 1,000
@@ -127,6 +132,10 @@ def _code_line(record: RunRecord) -> str:
     return f"- **The code under test changed during this run** (it was being edited); fingerprint as each scenario started: {by_scenario}"
 
 
+# Findings written by hand (profiles, experiments), kept at the end of BENCHMARKS.md across runs.
+FINDINGS_PATH = BENCH_DIR / "findings.md"
+
+
 def write(record: RunRecord) -> None:
     MARKDOWN_PATH.write_text(render(record), encoding="utf-8")
 
@@ -162,4 +171,6 @@ def render(record: RunRecord) -> str:
         parts += [f"- {name}: {error}" for name, error in record.errors.items()]
         parts += [""]
     parts.append(HOW_MEASURED)
+    if FINDINGS_PATH.exists():
+        parts += ["", FINDINGS_PATH.read_text(encoding="utf-8").rstrip("\n"), ""]
     return "\n".join(parts)

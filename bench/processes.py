@@ -22,7 +22,7 @@ START_TIMEOUT_S = 40
 class Child:
     """`python -m <module>` with exactly these settings, in a session of its own, logging to a file."""
 
-    def __init__(self, name: str, module: str, settings: Settings, log_dir: Path) -> None:
+    def __init__(self, name: str, module: str, settings: Settings, log_dir: Path, args: list[str] | None = None) -> None:
         self.name = name
         self.settings = settings
         self.log_path = log_dir / f"{name}.log"
@@ -33,7 +33,7 @@ class Child:
         # A session of its own: Ctrl-C in the terminal reaches only the harness, which
         # then stops each child in order (SIGTERM, so workers flush and acknowledge).
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, "-m", module, *(args or [])], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     @property
@@ -72,9 +72,9 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def start_api(settings: Settings, log_dir: Path, name: str = "api", module: str = "api", ready_path: str = "/ready") -> Child:
-    """Start a gunicorn app and wait until ready_path answers 200 (or fail fast if it exits)."""
-    child = Child(name, module, settings, log_dir)
+def start_api(settings: Settings, log_dir: Path, name: str = "api", module: str = "api", ready_path: str = "/ready", args: list[str] | None = None) -> Child:
+    """Start a gunicorn app (args: extra gunicorn options) and wait until ready_path answers 200 (or fail fast if it exits)."""
+    child = Child(name, module, settings, log_dir, args)
     url = f"http://127.0.0.1:{settings.port}{ready_path}"
     deadline = time.monotonic() + START_TIMEOUT_S
     try:

@@ -102,19 +102,12 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     """The figures table: every scenario of the run, with ratios to the ceilings of the same run."""
     out: list[Row] = []
     get: Callable[[str], dict[str, Any]] = lambda name: figures.get(name) or {}  # noqa: E731
-    bare, broker = get("ceiling-http"), get("ceiling-broker")
-
-    single = get("single")
-    if single:
-        ratio = _ratio(single.get("req_per_s"), bare.get("req_per_s"))
-        out.append(Row("single: POST req/s (32 conn.)", _fmt(single["req_per_s"], digits=0), f"bare Flask {_fmt(bare.get('req_per_s'))}; ratio {_fmt(ratio, digits=2)}", "ratio ≥ 0.8", _met(None if ratio is None else ratio >= 0.8)))
-        out.append(Row("single: latency p50 / p99", f"{_fmt(single['p50_ms'], digits=1)} / {_fmt(single['p99_ms'], digits=1)} ms", f"bare Flask {_fmt(bare.get('p50_ms'), digits=1)} / {_fmt(bare.get('p99_ms'), digits=1)} ms", "", ""))
-        out.append(Row("single: non-2xx / unanswered", f"{single['non_2xx']} / {single['unanswered']}", "", "", ""))
-        out.append(Row("single: exact (counted = accepted)", f"{_fmt(single['exact'])}: accepted {single['views_accepted']:,}, counted {single['counted']:,}, lost {single['lost']}, duplicated {_fmt(single['duplicated'])}", "", "exact", _met(single["exact"])))
-        out.append(Row("single: peak RSS, API (master + workers)", f"{_fmt(single['api_peak_rss_mb'].get('master'), digits=1)} + {' + '.join(_fmt(v, digits=1) for v in single['api_peak_rss_mb'].get('workers', []))} MB", f"bare Flask {_fmt(bare.get('peak_rss_mb', {}).get('total'), 'MB', 1)} in all", "", ""))
-
-    if single:
-        out.append(Row("single: CPU cores used during the load", _cpu(single), f"bare Flask: {_cpu(bare)}", "", ""))
+    ceilings = http_ceilings(figures)
+    bare_name, bare = fastest(ceilings)
+    broker = get("ceiling-broker")
+    for name in ("single", "single-gevent", "single-gthread"):
+        if get(name):
+            out.extend(_single_rows(name, get(name), bare_name, bare))
 
     multi = get("multi")
     if multi:
@@ -154,8 +147,9 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     if rep:
         out.append(Row(f"report: latency p50 / p99 at {rep['rows']:,} rows", f"{_fmt(rep['p50_ms'], digits=1)} / {_fmt(rep['p99_ms'], digits=1)} ms; {_fmt(rep['req_per_s'])} req/s (8 conn.)", f"non-2xx {rep['non_2xx']}", "p99 < 15 ms", _met(rep["p99_ms"] < 15)))
 
-    if bare:
-        out.append(Row("ceiling: bare Flask POST req/s (32 conn.)", f"{_fmt(bare['req_per_s'])} req/s; p50 / p99 {_fmt(bare['p50_ms'], digits=1)} / {_fmt(bare['p99_ms'], digits=1)} ms", "", "", ""))
+    for name, ceiling in ceilings.items():
+        fastest_mark = " (the fastest: the ceiling)" if name == bare_name and len(ceilings) > 1 else ""
+        out.append(Row(f"ceiling: {_label(name, ceiling)} POST req/s (32 conn.)", f"{_fmt(ceiling['req_per_s'])} req/s{fastest_mark}; p50 / p99 {_fmt(ceiling['p50_ms'], digits=1)} / {_fmt(ceiling['p99_ms'], digits=1)} ms; API CPU per request {_fmt(_cpu_per_request(ceiling), 'ms', 2)}", "", "", ""))
     if broker:
         out.append(Row(f"ceiling: RabbitMQ confirmed publishes ({broker['message_bytes']} B, quorum)", f"one at a time {_fmt(broker['one_at_a_time_msgs_per_s'])} msg/s; pipelined (window {broker['pipeline_window']}) {_fmt(broker['pipelined_msgs_per_s'])} msg/s", "", "", ""))
 
@@ -177,6 +171,48 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
             result = cleaner.get("summary", "see bench/results.jsonl")
         out.append(Row("cleaner (bench/cleaner_bench.py)", result, "", "", ""))
     return out
+
+
+def http_ceilings(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The bare-Flask ceilings of a run: one per worker class (ceiling-http-<class>), or the one of older runs."""
+    return {name: value for name, value in figures.items() if (name == "ceiling-http" or name.startswith("ceiling-http-")) and value}
+
+
+def fastest(ceilings: dict[str, dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+    if not ceilings:
+        return None, {}
+    name = max(ceilings, key=lambda key: ceilings[key].get("req_per_s") or 0)
+    return name, ceilings[name]
+
+
+def _cpu_per_request(figures: dict[str, Any]) -> float | None:
+    """API CPU ms per request answered; for runs before it was recorded, from the CPU shares and request counts."""
+    if "api_cpu_ms_per_request" in figures:
+        return figures["api_cpu_ms_per_request"]
+    cpu, answered = figures.get("cpu") or {}, (figures.get("posts_sent") or 0) + (figures.get("health_checks") or 0)
+    used = (cpu.get("cores_used") or {}).get("api")
+    return None if used is None or not answered else round(1000 * used * cpu["seconds"] / answered, 3)
+
+
+def _label(name: str | None, figures: dict[str, Any]) -> str:
+    worker_class = figures.get("worker_class")
+    return f"bare Flask ({worker_class})" if worker_class else "bare Flask"
+
+
+def _single_rows(name: str, single: dict[str, Any], bare_name: str | None, bare: dict[str, Any]) -> list[Row]:
+    """The rows of scenario single (or single-<worker class>), against the fastest HTTP ceiling."""
+    what = name + (f" ({single['worker_class']})" if single.get("worker_class") else "")
+    ceiling = _label(bare_name, bare)
+    ratio = _ratio(single.get("req_per_s"), bare.get("req_per_s"))
+    return [
+        Row(f"{what}: POST req/s (32 conn.)", _fmt(single["req_per_s"], digits=0), f"{ceiling} {_fmt(bare.get('req_per_s'))}; ratio {_fmt(ratio, digits=2)}", "ratio ≥ 0.8", _met(None if ratio is None else ratio >= 0.8)),
+        Row(f"{what}: latency p50 / p99", f"{_fmt(single['p50_ms'], digits=1)} / {_fmt(single['p99_ms'], digits=1)} ms", f"{ceiling} {_fmt(bare.get('p50_ms'), digits=1)} / {_fmt(bare.get('p99_ms'), digits=1)} ms", "p99 < 30 ms", _met(single["p99_ms"] < 30)),
+        Row(f"{what}: API CPU per request", _fmt(_cpu_per_request(single), "ms", 2), f"{ceiling} {_fmt(_cpu_per_request(bare), 'ms', 2)}", "", ""),
+        Row(f"{what}: non-2xx / unanswered", f"{single['non_2xx']} / {single['unanswered']}", "", "0 / 0", _met(single["non_2xx"] == 0 and single["unanswered"] == 0)),
+        Row(f"{what}: exact (counted = accepted)", f"{_fmt(single['exact'])}: accepted {single['views_accepted']:,}, counted {single['counted']:,}, lost {single['lost']}, duplicated {_fmt(single['duplicated'])}", "", "exact", _met(single["exact"])),
+        Row(f"{what}: peak RSS, API (master + workers)", f"{_fmt(single['api_peak_rss_mb'].get('master'), digits=1)} + {' + '.join(_fmt(v, digits=1) for v in single['api_peak_rss_mb'].get('workers', []))} MB", f"{ceiling} {_fmt(bare.get('peak_rss_mb', {}).get('total'), 'MB', 1)} in all", "", ""),
+        Row(f"{what}: CPU cores used during the load", _cpu(single), f"{ceiling}: {_cpu(bare)}", "", ""),
+    ]
 
 
 def table(rows_: list[Row]) -> str:

@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 from bench import BENCH_DIR, RESULTS_PATH, ROOT, markdown, wrk
 from bench.broker_ceiling import ceiling_broker
-from bench.context import Run, code_fingerprint, git_commit, machine, utc_now_iso
+from bench.context import DATABASE, Run, code_fingerprint, git_commit, machine, utc_now_iso
 from bench.drain import drain
 from bench.freshness import freshness
-from bench.ingest import beacon, ceiling_http, single
+from bench.ingest import CEILING_WORKER_CLASSES, beacon, ceiling_http, single
 from bench.multi import multi
 from bench.processes import machine_steal_s, wait_for_quiet
 from bench.report import report
@@ -78,12 +78,20 @@ class Unit:
     measure: Callable[[Run], dict[str, Any]]
 
 
+def _ceiling_http_unit(worker_class: str) -> Unit:
+    return Unit(f"ceiling-http-{worker_class}", frozenset({"ceilings", "single"}), lambda run: ceiling_http(run, worker_class))
+
+
 # The order of a run: each ceiling or exactly-once twin right beside the scenario it is
-# compared with (the machine's speed drifts), the ten-million-row report fill last.
+# compared with (the machine's speed drifts; single sits between the HTTP ceilings), the
+# ten-million-row report fill last.
 UNITS = (
-    Unit("ceiling-http", frozenset({"ceilings", "single"}), ceiling_http),
+    *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[:2]),
     Unit("single", frozenset({"single", "exactly-once"}), single),
+    *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[2:]),
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
+    # The API under the worker class that is not the default, for an A/B in the same run (issue 15).
+    Unit("single-gevent", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gevent")),
     Unit("beacon", frozenset({"beacon"}), beacon),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
@@ -93,8 +101,9 @@ UNITS = (
     Unit("cleaner", frozenset({"cleaner"}), _cleaner),
     Unit("report", frozenset({"report"}), report),
 )
-SCENARIOS = ("single", "beacon", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner")
-CORE_SCENARIOS = tuple(s for s in SCENARIOS if s != "cleaner")  # cleaner is optional: run if its script exists
+SCENARIOS = ("single", "beacon", "multi", "drain", "freshness", "report", "ceilings", "exactly-once", "cleaner", "worker-classes")
+# cleaner is optional (run if its script exists); worker-classes only on request (--scenario worker-classes).
+CORE_SCENARIOS = tuple(s for s in SCENARIOS if s not in ("cleaner", "worker-classes"))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -102,6 +111,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these (repeatable); default: all (cleaner if bench/cleaner_bench.py exists). single also runs the HTTP ceiling it is compared with")
     parser.add_argument("--quick", action="store_true", help="shorten every duration for a smoke run (~3 minutes)")
     parser.add_argument("--database-server", default="postgresql://postgres@127.0.0.1:5432/postgres", help="PostgreSQL server; the bench uses a database pageviews_bench on it")
+    parser.add_argument("--database", default=DATABASE, help=f"the bench's database on that server, dropped and recreated (default {DATABASE}; give another when someone else benchmarks on the same server)")
     parser.add_argument("--amqp-url", default="amqp://guest:guest@127.0.0.1:5672/%2F")
     parser.add_argument("--write-markdown", action="store_true", help="write BENCHMARKS.md even if not every scenario ran")
     parser.add_argument("--results", type=Path, default=RESULTS_PATH, help="the JSON-lines file to append to (default bench/results.jsonl)")
@@ -119,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {os.path.relpath(markdown.MARKDOWN_PATH, os.getcwd())}")
         return 0
     signal.signal(signal.SIGTERM, _interrupt)
-    chosen = set(args.scenario or SCENARIOS)
+    chosen = set(args.scenario or CORE_SCENARIOS + ("cleaner",))
     if "cleaner" in chosen and not CLEANER_SCRIPT.exists():
         if args.scenario:
             log.warning("bench/cleaner_bench.py does not exist; skipping the cleaner scenario")
@@ -127,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     units = [unit for unit in UNITS if unit.selected_by & chosen]
     wrk.ensure_wrk()
 
-    run = Run(quick=args.quick, database_server_url=args.database_server, amqp_url=args.amqp_url)
+    run = Run(quick=args.quick, database_server_url=args.database_server, amqp_url=args.amqp_url, database=args.database)
     python = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable
     record = RunRecord(run.run_id, utc_now_iso(), git_commit(), shlex.join([python, "-m", "bench", *argv]), args.quick, machine())
     log.info("benchmark run", extra=fields(run=run.run_id, scenarios=",".join(u.name for u in units), quick=args.quick, logs=str(run.log_dir)))

@@ -50,6 +50,40 @@ def _url(*schemes: str) -> Callable[[str], str]:
     return parse
 
 
+def split_urls(raw: str) -> tuple[str, ...]:
+    """The URLs of a comma-separated list (AMQP_URL may name every node of a cluster)."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _url_list(*schemes: str) -> Callable[[str], str]:
+    """One URL or several, comma-separated: each must parse; the list is kept as text, normalised."""
+    one = _url(*schemes)
+
+    def parse(raw: str) -> str:
+        urls = split_urls(raw)
+        if not urls:
+            raise ValueError(f"expected one or more {'/'.join(schemes)}:// URLs, comma-separated")
+        for position, url in enumerate(urls, 1):
+            try:
+                one(url)
+            except ValueError as exc:
+                raise ValueError(f"URL {position} of {len(urls)}: {exc}" if len(urls) > 1 else str(exc)) from None
+        if len(set(urls)) != len(urls):
+            raise ValueError("the same URL is listed twice")
+        return ",".join(urls)
+
+    return parse
+
+
+def _optional(parse_value: Callable[[str], str]) -> Callable[[str], str]:
+    """Empty means "not set" (the feature is off); anything else must parse."""
+
+    def parse(raw: str) -> str:
+        return parse_value(raw) if raw.strip() else ""
+
+    return parse
+
+
 def _queue_prefix(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
         raise ValueError("must be 1-100 characters of letters, digits, '.', '_' or '-'")
@@ -136,11 +170,17 @@ class Setting:
         return self.name.lower()
 
 
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/pageviews", _url("postgresql", "postgres", "postgresql+psycopg2")),
-    Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url("amqp", "amqps")),
+    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/pageviews", _url(*_POSTGRES_SCHEMES)),
+    # Empty: reports read from DATABASE_URL. Set: from this (a streaming replica), falling back to DATABASE_URL.
+    Setting("REPORT_DATABASE_URL", "", _optional(_url(*_POSTGRES_SCHEMES))),
+    # Several comma-separated URLs for the nodes of a cluster: clients connect to any that answers.
+    Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url_list("amqp", "amqps")),
     Setting("PORT", "3000", _int_between(1, 65535)),
     Setting("API_PROCESSES", "2", _int_between(1, 64)),
+    Setting("API_WORKER_CLASS", "gthread", _choice("gthread", "gevent")),
     Setting("API_THREADS", "16", _int_between(1, 256)),
     Setting("PUBLISH_TIMEOUT_MS", "2000", _int_between(100, 60_000)),
     Setting("NUM_PARTITIONS", "10", _int_between(1, 1000)),
@@ -168,9 +208,11 @@ SETTINGS: tuple[Setting, ...] = (
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    report_database_url: str
     amqp_url: str
     port: int
     api_processes: int
+    api_worker_class: str
     api_threads: int
     publish_timeout_ms: int
     num_partitions: int
@@ -218,6 +260,11 @@ class Settings:
             raise ConfigError(f"WORKER_PARTITIONS: {exc}") from None
         return cls(**parsed)
 
+    @property
+    def amqp_urls(self) -> tuple[str, ...]:
+        """Every node AMQP_URL names (one for a single broker)."""
+        return split_urls(self.amqp_url)
+
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
@@ -239,7 +286,8 @@ class Settings:
         """The settings for the start-up log line, with passwords masked."""
         env = self.as_env()
         env["DATABASE_URL"] = mask_url(self.database_url)
-        env["AMQP_URL"] = mask_url(self.amqp_url)
+        env["REPORT_DATABASE_URL"] = mask_url(self.report_database_url)
+        env["AMQP_URL"] = ",".join(mask_url(url) for url in self.amqp_urls)
         return env
 
 

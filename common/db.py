@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from common.logging import fields
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # serialization failures or deadlocks (40001, 40P01), lock timeouts (55P03).
 _TRANSIENT_CLASSES = ("08", "53", "57")
 _TRANSIENT_CODES = ("40001", "40P01", "55P03")
+# How long a report replica that failed is left aside (reads go to the primary) before it is tried again.
+REPLICA_RECHECK_S = 5.0
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
@@ -42,6 +50,74 @@ def make_engine(url: str, *, application_name: str, pool_size: int = 5, statemen
 def is_disconnect(error: BaseException) -> bool:
     """The connection was dead (say, PostgreSQL restarted): the pool has been invalidated, a retry reconnects."""
     return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+def read_retrying_a_dead_connection(engine: Engine, query: Callable[[Connection], T]) -> T:
+    """query(connection), once more on a new connection if the pooled one was dead (the server restarted)."""
+    try:
+        with engine.connect() as connection:
+            return query(connection)
+    except sa_exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+    with engine.connect() as connection:
+        return query(connection)
+
+
+class ReportDatabase:
+    """Where reports read: a streaming replica (REPORT_DATABASE_URL) while it answers, else the primary.
+
+    A replica that fails with an error a reconnect could cure (it is down or restarting,
+    or a query was cancelled by a recovery conflict) is left aside for REPLICA_RECHECK_S:
+    meanwhile reads go to the primary, with one log line when that starts and one when
+    the replica answers again. Without a replica every read goes to the primary.
+    """
+
+    def __init__(self, primary: Engine, replica: Engine | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._primary = primary
+        self._replica = replica
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._aside_since: float | None = None
+
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """query(connection) on the replica, or on the primary while the replica is down."""
+        if self._replica is not None and self._replica_worth_trying():
+            try:
+                result = read_retrying_a_dead_connection(self._replica, query)
+            except sa_exc.DBAPIError as exc:
+                if not is_transient(exc):
+                    raise
+                self._set_replica_aside(exc)
+            else:
+                self._replica_answered()
+                return result
+        return read_retrying_a_dead_connection(self._primary, query)
+
+    @property
+    def reading_from(self) -> str:
+        """'replica' or 'primary': where the next read goes (for /ready and tests)."""
+        return "replica" if self._replica is not None and self._replica_worth_trying() else "primary"
+
+    def _replica_worth_trying(self) -> bool:
+        aside_since = self._aside_since
+        return aside_since is None or self._clock() - aside_since >= REPLICA_RECHECK_S
+
+    def _set_replica_aside(self, error: BaseException) -> None:
+        with self._lock:
+            first = self._aside_since is None
+            self._aside_since = self._clock()
+        if first:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            log.warning("report replica unavailable; reading reports from the primary", extra=fields(error=reason[:300]))
+
+    def _replica_answered(self) -> None:
+        if self._aside_since is None:
+            return
+        with self._lock:
+            was_aside, self._aside_since = self._aside_since is not None, None
+        if was_aside:
+            log.info("report replica answers again; reading reports from it")
 
 
 def driver_url(url: str) -> sqlalchemy.URL:
@@ -110,3 +186,44 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = url
     command.upgrade(config, "head")
+
+
+def make_psycopg_cooperative() -> None:
+    """Make psycopg2 wait through gevent's hub instead of blocking its process (gevent workers only).
+
+    psycopg2 then runs every libpq call asynchronously and calls `_wait_on_hub` whenever
+    it would block; other greenlets (ingest requests) run meanwhile. What psycogreen's
+    `patch_psycopg` does, plus the bound on connecting that libpq's connect_timeout no
+    longer enforces in this mode: a server that accepts and never answers would
+    otherwise hold a report (and a pool slot) forever.
+    """
+    from psycopg2 import extensions
+
+    extensions.set_wait_callback(_wait_on_hub)
+
+
+def _wait_on_hub(connection, timeout=None) -> None:  # noqa: ANN001 - psycopg2's wait-callback signature
+    import psycopg2
+    from gevent.socket import wait_read, wait_write
+    from psycopg2 import extensions
+
+    deadline = None
+    if connection.status == extensions.STATUS_SETUP:  # still connecting
+        connect_timeout = float(connection.get_dsn_parameters().get("connect_timeout") or 0)
+        deadline = time.monotonic() + connect_timeout if connect_timeout > 0 else None
+    while True:
+        state = connection.poll()
+        if state == extensions.POLL_OK:
+            return
+        left = None if deadline is None else deadline - time.monotonic()
+        try:
+            if state == extensions.POLL_READ:
+                wait_read(connection.fileno(), timeout=left)
+            elif state == extensions.POLL_WRITE:
+                wait_write(connection.fileno(), timeout=left)
+            else:
+                raise psycopg2.OperationalError(f"unexpected poll state {state} from psycopg2")
+        except OSError as exc:  # gevent raises socket.timeout (an OSError) when `left` runs out
+            if deadline is not None and time.monotonic() >= deadline:
+                raise psycopg2.OperationalError(f"timeout expired: no answer from PostgreSQL within {connect_timeout:g} s") from exc
+            raise

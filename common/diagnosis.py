@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from common.config import split_urls
+
 
 @dataclass(frozen=True)
 class Dependency:
@@ -62,13 +64,13 @@ def explain(error: BaseException | None, dependency: Dependency, url: str) -> st
     if error is None:
         return f"not connected to {dependency.service} yet (connecting)"
     text = f"{type(error).__name__}: {error}"
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
+    nodes = [urlsplit(one) for one in split_urls(url)] or [urlsplit(url)]  # AMQP_URL may list a cluster's nodes
+    host = nodes[0].hostname or "?"
     values = {
         "service": dependency.service,
         "setting": dependency.setting,
         "host": host,
-        "where": f"{host}:{parts.port or dependency.default_port}",
+        "where": " or ".join(f"{parts.hostname or '?'}:{parts.port or dependency.default_port}" for parts in nodes),
         "detail": _first_line(text),
     }
     lowered = text.lower()

@@ -75,3 +75,8 @@ def configure(level: str = "info", log_format: str = "kv") -> None:
     root.setLevel(level.upper())
     # pika narrates every frame at INFO; its warnings and errors are what operators need.
     logging.getLogger("pika").setLevel(max(logging.WARNING, root.level))
+    # pika logs each failed connection attempt as an error with a traceback; the broker
+    # module says which nodes failed and the retry helper logs one line per attempt (with
+    # a cluster, a node that is down is expected while the others serve).
+    for name in ("blocking_connection", "utils.connection_workflow", "utils.io_services_utils", "utils.selector_ioloop_adapter"):
+        logging.getLogger(f"pika.adapters.{name}").setLevel(logging.CRITICAL)

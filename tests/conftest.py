@@ -77,6 +77,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "API_THREADS": 8,
             "LOG_LEVEL": "info",
             "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
+            # API_WORKER_CLASS=gevent in the environment runs the suite's APIs under gevent workers.
+            **({"API_WORKER_CLASS": os.environ["API_WORKER_CLASS"]} if "API_WORKER_CLASS" in os.environ else {}),
         }
     )
     yield chosen
@@ -87,8 +89,8 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
 def start_api(settings: Settings) -> Iterator[Callable[..., ApiProcess]]:
     started: list[ApiProcess] = []
 
-    def start(**overrides: object) -> ApiProcess:
-        api = ApiProcess(settings.replace(**overrides) if overrides else settings)
+    def start(ready_path: str = "/ready", **overrides: object) -> ApiProcess:
+        api = ApiProcess(settings.replace(**overrides) if overrides else settings, ready_path)
         started.append(api)
         return api
 

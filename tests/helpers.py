@@ -103,17 +103,20 @@ class Process:
 
 
 class ApiProcess(Process):
-    def __init__(self, settings: Settings) -> None:
+    """The API, started and waited for until ready_path answers 200 (/health if its database is meant to be away)."""
+
+    def __init__(self, settings: Settings, ready_path: str = "/ready") -> None:
         super().__init__("api", "api", settings)
         self.base_url = f"http://127.0.0.1:{settings.port}"
         self.session = requests.Session()
+        self._ready_path = ready_path
         wait_for(self._ready, timeout=30, what=f"the API on port {settings.port}")
 
     def _ready(self) -> bool:
         if not self.alive():
             raise AssertionError(f"API exited early: {self.output()[-3000:]}")
         try:
-            return self.session.get(self.base_url + "/ready", timeout=2).status_code == 200
+            return self.session.get(self.base_url + self._ready_path, timeout=2).status_code == 200
         except requests.RequestException:
             return False
 

@@ -29,6 +29,7 @@ class Ledger:
     accepted_requests: int = 0
     retries: int = 0
     failures: Counter = field(default_factory=Counter)  # status or error name -> how many
+    failure_times: list = field(default_factory=list)  # time.monotonic() of each failed attempt
     gave_up: int = 0  # keyed requests never accepted before the deadline
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,6 +122,7 @@ class LoadGenerator:
             else:
                 self.ledger.uncertain.update(views)
                 self.ledger.failures[outcome] += 1
+                self.ledger.failure_times.append(time.monotonic())
 
     def _send_keyed(self, session: requests.Session, path: str, body: dict, views: Counter) -> None:
         headers = {"Idempotency-Key": str(uuid.uuid4())}
@@ -136,6 +138,7 @@ class LoadGenerator:
                 return
             with self.ledger.lock:
                 self.ledger.failures[outcome] += 1
+                self.ledger.failure_times.append(time.monotonic())
                 self.ledger.retries += 1
             if outcome not in (503, "ConnectionError", "ReadTimeout") or time.monotonic() > deadline:
                 with self.ledger.lock:

@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
+from common.config import split_urls
 from common.partitioning import parse_partition_spec
 from tests.helpers import installed_tool
 from tests.test_settings import CODE_SECTION, IMAGES_SECTION, config_env_sections
@@ -251,13 +252,16 @@ def test_urls_point_at_the_services_with_the_config_env_credentials(services: di
             images["POSTGRES_PASSWORD"],
             f"/{images['POSTGRES_DB']}",
         ), f"{name}: DATABASE_URL does not use POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB from config.env"
-        broker = urlsplit(environment["AMQP_URL"])
-        where = (broker.scheme, broker.hostname, broker.port, broker.path)
-        assert where == ("amqp", "rabbitmq", 5672, "/%2F"), f"{name}: {broker.geturl()}"
-        assert (unquote(broker.username or ""), unquote(broker.password or "")) == (
-            images["RABBITMQ_DEFAULT_USER"],
-            images["RABBITMQ_DEFAULT_PASS"],
-        ), f"{name}: AMQP_URL does not use RABBITMQ_DEFAULT_USER/RABBITMQ_DEFAULT_PASS from config.env"
+        brokers = [urlsplit(url) for url in split_urls(environment["AMQP_URL"])]
+        assert brokers[0].hostname == "rabbitmq", f"{name}: the first AMQP_URL should be the rabbitmq service: {environment['AMQP_URL']}"
+        for broker in brokers:
+            where = (broker.scheme, broker.port, broker.path)
+            assert where == ("amqp", 5672, "/%2F") and broker.hostname in services, f"{name}: {broker.geturl()} is not a broker service"
+            assert (services[broker.hostname].scalar("image") or "").startswith("rabbitmq:"), f"{name}: {broker.hostname} is not a RabbitMQ service"
+            assert (unquote(broker.username or ""), unquote(broker.password or "")) == (
+                images["RABBITMQ_DEFAULT_USER"],
+                images["RABBITMQ_DEFAULT_PASS"],
+            ), f"{name}: AMQP_URL does not use RABBITMQ_DEFAULT_USER/RABBITMQ_DEFAULT_PASS from config.env"
 
 
 def test_broker_and_database_take_their_credentials_from_config_env(services: dict[str, Block]) -> None:
@@ -354,9 +358,10 @@ def test_rabbitmq_enables_its_prometheus_plugin(rendered: dict) -> None:
     assert "rabbitmq_prometheus" in plugins and "rabbitmq_management" in plugins, plugins
 
 
-def test_observability_profile_adds_prometheus_and_grafana(rendered: dict) -> None:
+def test_observability_and_cluster_profiles_add_their_services_only(rendered: dict) -> None:
     profiled = {name: service["profiles"] for name, service in rendered["services"].items() if "profiles" in service}
-    assert profiled == {"prometheus": ["observability"], "grafana": ["observability"]}, profiled
+    expected = {"prometheus": ["observability"], "grafana": ["observability"], "rabbitmq-2": ["cluster"], "rabbitmq-3": ["cluster"]}
+    assert profiled == expected, profiled
 
 
 def test_compose_file_follows_the_compose_specification() -> None:
@@ -459,3 +464,18 @@ def test_dockerfile_environment_port_and_default_command() -> None:
     assert _instructions_named("WORKDIR")[-1] == "/app"
     assert _code_env()["PORT"] in " ".join(_instructions_named("EXPOSE")).split(), "EXPOSE should be PORT from config.env"
     assert json.loads(_instructions_named("CMD")[-1]) == list(API)
+
+
+def test_the_cluster_profile_runs_three_rabbitmq_nodes_with_one_cookie(services: dict[str, Block]) -> None:
+    nodes = {name: service for name, service in services.items() if (service.scalar("image") or "").startswith("rabbitmq:")}
+    assert sorted(nodes) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"], sorted(nodes)
+    cookies = {name: node["environment"].scalar("RABBITMQ_ERLANG_COOKIE") for name, node in nodes.items()}
+    assert len(set(cookies.values())) == 1 and None not in cookies.values(), f"the nodes must share one Erlang cookie: {cookies}"
+    for name in ("rabbitmq-2", "rabbitmq-3"):
+        node = nodes[name]
+        assert node["profiles"].values() == ["cluster"], f"{name} belongs to the cluster profile only"
+        assert node.scalar("hostname") == name, f"{name}: its node name rabbit@{name} must stay the same across restarts"
+        assert any(":/var/lib/rabbitmq" in volume and not volume.startswith(("/", ".")) for volume in node["volumes"].values()), f"{name}: no named data volume"
+        config = [volume for volume in node["volumes"].values() if volume.endswith("/etc/rabbitmq/conf.d/20-cluster.conf:ro")]
+        assert config, f"{name}: needs docker/rabbitmq/cluster.conf to join the rabbitmq service"
+    assert "rabbit@rabbitmq" in (ROOT / "docker" / "rabbitmq" / "cluster.conf").read_text(encoding="utf-8")

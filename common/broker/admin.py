@@ -7,7 +7,7 @@ from typing import Any, Iterable
 import pika
 import pika.exceptions
 
-from common.broker.connection import as_connection_lost, blocking_connection, connection_parameters, message_properties
+from common.broker.connection import as_connection_lost, blocking_connection, connect_blocking, message_properties
 from common.broker.topology import Topology
 from common.messages import CONTENT_TYPE, MESSAGE_TYPE
 
@@ -25,13 +25,13 @@ class BrokerAdmin:
     """Synchronous one-off operations: queue depths, direct publishing, reading the dead-letter queue."""
 
     def __init__(self, url: str) -> None:
-        self._params = connection_parameters(url)
+        self._url = url
         self._connection: pika.BlockingConnection | None = None
         self._channel: Any = None
 
     def __enter__(self) -> "BrokerAdmin":
         with as_connection_lost("connecting for administration"):
-            self._connection = pika.BlockingConnection(self._params)
+            self._connection, _node = connect_blocking(self._url)
             self._channel = self._connection.channel()
             self._channel.confirm_delivery()
         return self
@@ -41,7 +41,11 @@ class BrokerAdmin:
             self._connection.close()
 
     def declare(self, topology: Topology) -> None:
-        topology.declare(self._channel)
+        topology.declare(self._connection)
+
+    def declare_queue(self, queue: str, arguments: dict[str, Any]) -> None:
+        """One durable queue with exactly these arguments (tests: a queue as an older version declared it)."""
+        self._channel.queue_declare(queue, durable=True, arguments=arguments)
 
     def message_count(self, queue: str) -> int:
         """Messages ready in the queue (not counting those delivered and not yet acknowledged)."""
@@ -100,7 +104,7 @@ def publish_in_bulk(url: str, queue: str, bodies: Iterable[bytes], window: int =
     promise as a confirm but costs one round trip per window instead of per message.
     """
     sent = 0
-    with blocking_connection(connection_parameters(url)) as connection:
+    with blocking_connection(url) as connection:
         channel = connection.channel()
         channel.tx_select()
         properties = message_properties("", CONTENT_TYPE, MESSAGE_TYPE)

@@ -1,11 +1,15 @@
-"""Connecting to RabbitMQ: parameters, the errors callers see, short-lived connections."""
+"""Connecting to RabbitMQ: parameters, the errors callers see, short-lived connections, the publisher's connection class."""
 from __future__ import annotations
 
+import functools
+import random
 import time
 from typing import Any
 
 import pika
 import pika.exceptions
+
+from common.config import split_urls
 
 HEARTBEAT_S = 30
 BLOCKED_CONNECTION_TIMEOUT_S = 10
@@ -29,7 +33,50 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (pika.exceptions.AMQPConnectionError, ConnectionLost, BrokerUnavailable, OSError))
 
 
-def connection_parameters(url: str) -> pika.URLParameters:
+def connection_parameters(urls: str) -> list[pika.URLParameters]:
+    """Parameters for every node the URL list names (AMQP_URL may list a cluster's nodes), shuffled.
+
+    pika's BlockingConnection takes the list and tries each node in turn. Shuffled on each
+    call, so that processes spread their connections over the nodes and, having lost one,
+    reconnect to any survivor rather than all to the same one.
+    """
+    candidates = [_node_parameters(url) for url in split_urls(urls)]
+    random.shuffle(candidates)
+    return candidates
+
+
+def connect_blocking(urls: str) -> tuple[pika.BlockingConnection, str]:
+    """A BlockingConnection to the first node that answers (in shuffled order), and that node's host:port."""
+    failures = []
+    for params in connection_parameters(urls):
+        try:
+            return open_blocking(params), node_name(params)
+        except pika.exceptions.AMQPConnectionError as exc:  # refused, unreachable, unknown name: the next node
+            failures.append(str(exc))
+    raise pika.exceptions.AMQPConnectionError("no RabbitMQ node answered: " + "; ".join(failures))
+
+
+def open_blocking(params: pika.URLParameters) -> pika.BlockingConnection:
+    """A BlockingConnection to one node; a failure says which node and why."""
+    try:
+        return pika.BlockingConnection(params)
+    except (pika.exceptions.AMQPConnectionError, OSError) as exc:
+        raise pika.exceptions.AMQPConnectionError(f"{node_name(params)}: {_why(exc)}") from exc
+
+
+def _why(error: BaseException) -> str:
+    """A connection failure in a few words (pika wraps the cause in an exception whose str() is empty)."""
+    if isinstance(error, OSError) or not error.args:
+        return f"{type(error).__name__}: {error}"
+    return repr(error.args[0])
+
+
+def node_name(params: pika.ConnectionParameters) -> str:
+    """host:port of a node, for log lines."""
+    return f"{params.host}:{params.port}"
+
+
+def _node_parameters(url: str) -> pika.URLParameters:
     params = pika.URLParameters(url)
     params.heartbeat = HEARTBEAT_S
     params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
@@ -66,14 +113,14 @@ class as_connection_lost:
 
 
 class blocking_connection:
-    """A short-lived BlockingConnection as a context manager."""
+    """A short-lived BlockingConnection to any node of the URL list, as a context manager."""
 
-    def __init__(self, params: pika.URLParameters) -> None:
-        self._params = params
+    def __init__(self, urls: str) -> None:
+        self._urls = urls
         self._connection: pika.BlockingConnection | None = None
 
     def __enter__(self) -> pika.BlockingConnection:
-        self._connection = pika.BlockingConnection(self._params)
+        self._connection, _node = connect_blocking(self._urls)
         return self._connection
 
     def __exit__(self, *_exc: object) -> None:
@@ -82,3 +129,37 @@ class blocking_connection:
                 self._connection.close()
             except pika.exceptions.AMQPError:
                 pass
+
+
+class _OneWritePerMessage:
+    """pika buffers each frame of a message (method, header, body) as a write of its own, and
+    its transport sends each with a system call of its own; joined, a message costs one.
+
+    Measured under load (issue 15): 15% less API CPU per request on gevent. It overrides a
+    private method of pika's Connection, so pika is pinned; tests/integration/test_publisher.py
+    publishes through it.
+    """
+
+    frames_sent: int
+
+    def _output_marshaled_frames(self, marshaled_frames: list[bytes]) -> None:
+        if len(marshaled_frames) > 1:
+            self.frames_sent += len(marshaled_frames) - 1  # pika counts one per item
+            marshaled_frames = [b"".join(marshaled_frames)]
+        super()._output_marshaled_frames(marshaled_frames)  # type: ignore[misc]
+
+
+class _JoinedSelectConnection(_OneWritePerMessage, pika.SelectConnection):
+    pass
+
+
+@functools.cache
+def async_connection_class(on_gevent: bool) -> type:
+    """The callback-style connection: pika's SelectConnection (its own I/O loop, in a thread of
+    ours), or its GeventConnection (on the gevent hub of the process), writing a message at once."""
+    if not on_gevent:
+        return _JoinedSelectConnection
+    # Imported only here: gevent must not be loaded into the workers or the gthread API.
+    from pika.adapters.gevent_connection import GeventConnection
+
+    return type("_JoinedGeventConnection", (_OneWritePerMessage, GeventConnection), {})

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 import pika
 import pika.exceptions
 
-from common.broker.connection import as_connection_lost, connection_parameters, message_properties
+from common.broker.connection import as_connection_lost, connect_blocking, message_properties
 from common.broker.topology import Topology
 from common.logging import fields
 
@@ -34,12 +34,13 @@ class ConsumerSession:
     """
 
     def __init__(self, url: str, topology: Topology, partitions: Sequence[int], prefetch: int, on_delivery: Callable[[Delivery], None]) -> None:
-        self._params = connection_parameters(url)
+        self._url = url
         self._topology = topology
         self._partitions = tuple(partitions)
         self._prefetch = prefetch
         self._on_delivery = on_delivery
         self._connection: pika.BlockingConnection | None = None
+        self.node = ""  # host:port of the node connected to
         self._channel: Any = None
         self._dead_channel: Any = None
 
@@ -52,9 +53,11 @@ class ConsumerSession:
 
     def open(self) -> None:
         with as_connection_lost("opening the consumer connection"):
-            self._connection = pika.BlockingConnection(self._params)
+            # Any node of a cluster will do: a quorum queue is consumed through whichever
+            # node the connection is on, wherever its leader is.
+            self._connection, self.node = connect_blocking(self._url)
+            self._topology.declare(self._connection)
             self._channel = self._connection.channel()
-            self._topology.declare(self._channel)
             # Per-consumer prefetch (quorum queues do not support a channel-wide one):
             # the worker holds at most partitions x prefetch unacknowledged messages.
             self._channel.basic_qos(prefetch_count=self._prefetch)
@@ -63,6 +66,7 @@ class ConsumerSession:
                 self._channel.basic_consume(queue, self._callback_for(queue))
             self._dead_channel = self._connection.channel()
             self._dead_channel.confirm_delivery()
+        log.info("consumer connected", extra=fields(node=self.node, queues=len(self._partitions)))
 
     def _callback_for(self, queue: str) -> Callable[..., None]:
         on_delivery = self._on_delivery

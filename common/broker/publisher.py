@@ -1,12 +1,13 @@
-"""The API's publisher: confirmed, pipelined publishing from one background I/O thread.
+"""The API's publisher: confirmed, pipelined publishing from one I/O thread (or greenlet).
 
-About 330 lines, on purpose in one module: the connection callbacks, the in-flight table
+About 390 lines, on purpose in one module: the connection callbacks, the in-flight table
 and the confirms are one state machine on one thread, and are read together.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -16,10 +17,12 @@ import pika.spec
 from common.broker.connection import (
     BrokerUnavailable,
     PublishRefused,
-    blocking_connection,
+    async_connection_class,
     connection_parameters,
     is_transient,
     message_properties,
+    node_name,
+    open_blocking,
 )
 from common.broker.topology import Topology
 from common.logging import fields
@@ -27,6 +30,8 @@ from common.messages import CONTENT_TYPE, MESSAGE_TYPE
 from common.retry import until_stopped
 
 log = logging.getLogger(__name__)
+
+NACK_RESTART_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -109,10 +114,19 @@ class Publisher:
     at once and are confirmed together, so throughput is not bound by one round trip per
     request. While disconnected, ``submit`` fails at once and the thread reconnects with
     backoff.
+
+    ``on_gevent=True`` (gevent workers, after monkey-patching): the "thread" is a greenlet
+    and the connection is pika's GeventConnection on the process's one hub, so a
+    request greenlet hands its submission over with a plain callback and is woken by
+    the confirm without any thread switch or GIL hand-off. Otherwise a SelectConnection
+    runs its own I/O loop in a real thread.
     """
 
-    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher") -> None:
-        self._params = connection_parameters(url)
+    def __init__(self, url: str, topology: Topology, compose: Compose, *, name: str = "amqp-publisher", on_gevent: bool = False) -> None:
+        self._url = url
+        self._on_gevent = on_gevent
+        self._nodes: list[pika.URLParameters] = []  # still to try in this round, in shuffled order
+        self._node = ""
         self._topology = topology
         self._compose = compose
         self._name = name
@@ -126,6 +140,7 @@ class Publisher:
         self._in_flight: dict[int, _InFlight] = {}
         self._returned: set[str] = set()
         self._next_tag = 1
+        self._restarted_after_nack_at = float("-inf")
         self._open_error: BaseException | None = None
         self.last_error: BaseException | None = None  # why the last connection attempt failed; None once connected
         self._became_ready = threading.Event()  # of the current connection; replaced on each connect
@@ -156,7 +171,8 @@ class Publisher:
             self._wake_scheduled = True
             connection = self._connection
         try:
-            connection.ioloop.add_callback_threadsafe(self._drain)  # type: ignore[union-attr]
+            # Thread-safe on both loops; on the hub it just queues a callback after the running greenlets.
+            connection.ioloop.add_callback(self._drain)  # type: ignore[union-attr]
         except Exception as exc:  # the loop is closing: the connection is gone
             self._fail_pending(BrokerUnavailable(f"connection to RabbitMQ is closing: {exc}"))
         return submission.confirmation
@@ -166,7 +182,7 @@ class Publisher:
         connection = self._connection
         if connection is not None:
             try:
-                connection.ioloop.add_callback_threadsafe(self._close_connection)
+                connection.ioloop.add_callback(self._close_connection)
             except Exception:
                 pass
         if self._thread.is_alive():
@@ -194,13 +210,19 @@ class Publisher:
             raise
 
     def _serve_one_connection(self) -> None:
-        with blocking_connection(self._params) as connection:
-            self._topology.declare(connection.channel())
+        """Each attempt goes to the next node of the URL list: after losing a node of a
+        cluster, the first retry already goes elsewhere."""
+        params = self._next_node()
+        declaring = open_blocking(params)
+        try:
+            self._topology.declare(declaring)
+        finally:
+            declaring.close()
         self._open_error = None
         became_ready = threading.Event()
         self._became_ready = became_ready
-        connection = pika.SelectConnection(
-            self._params,
+        connection = async_connection_class(on_gevent=self._on_gevent)(
+            params,
             on_open_callback=self._on_connection_open,
             on_open_error_callback=self._on_connection_open_error,
             on_close_callback=self._on_connection_closed,
@@ -210,6 +232,13 @@ class Publisher:
         connection.ioloop.start()
         if not became_ready.is_set():
             raise self._open_error or BrokerUnavailable("connection closed before it was ready")
+
+    def _next_node(self) -> pika.URLParameters:
+        if not self._nodes:
+            self._nodes = connection_parameters(self._url)
+        params = self._nodes.pop()
+        self._node = node_name(params)
+        return params
 
     def _on_connection_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
@@ -231,7 +260,7 @@ class Publisher:
         self._became_ready.set()
         self.last_error = None
         self._ready.set()
-        log.info("publisher connected", extra=fields(name=self._name))
+        log.info("publisher connected", extra=fields(name=self._name, node=self._node))
         if self._stopping.is_set():
             self._close_connection()
 
@@ -257,7 +286,7 @@ class Publisher:
         self._in_flight.clear()
         self._fail_pending(error)
         if was_ready:
-            log.warning("publisher disconnected", extra=fields(name=self._name, reason=why))
+            log.warning("publisher disconnected", extra=fields(name=self._name, node=self._node, reason=why))
 
     def _close_connection(self) -> None:
         if self._connection is not None and self._connection.is_open:
@@ -317,6 +346,8 @@ class Publisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         acked = isinstance(method, pika.spec.Basic.Ack)
+        if not acked:
+            self._start_over_after_a_nack()
         for tag in self._confirmed_tags(method.delivery_tag, method.multiple):
             in_flight = self._in_flight.pop(tag)
             error = None
@@ -330,6 +361,22 @@ class Publisher:
                     submission.confirm_one()
                 else:
                     submission.fail(error)
+
+    def _start_over_after_a_nack(self) -> None:
+        """Drop the connection after a nack (at most once per NACK_RESTART_INTERVAL_S), so the next one is new.
+
+        A RabbitMQ 3.10 channel that first publishes to a quorum queue while the queue has
+        no leader (its leader's node just died) nacks every later message to that queue,
+        even once a new leader is elected; a new channel is acked (reproduced with
+        scripts/rabbitmq-cluster.sh: kill the node, publish from a channel opened on a
+        survivor before the election). The callers of nacked messages get a 503 as before.
+        """
+        now = time.monotonic()
+        if now - self._restarted_after_nack_at < NACK_RESTART_INTERVAL_S:
+            return
+        self._restarted_after_nack_at = now
+        log.warning("RabbitMQ refused a message; starting over on a new connection", extra=fields(name=self._name, node=self._node))
+        self._close_connection()
 
     def _confirmed_tags(self, delivery_tag: int, multiple: bool) -> Iterator[int]:
         if not multiple:

@@ -21,6 +21,7 @@ from typing import Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 from common.broker.admin import BrokerAdmin
+from common.config import split_urls
 from common.logging import fields
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class QueueStatsUnavailable(Exception):
 
 
 def management_base(amqp_url: str) -> tuple[str, str, dict[str, str]]:
-    """(base URL of the management API, vhost as it goes in its paths, auth header) for an AMQP URL."""
+    """(base URL of the management API, vhost as it goes in its paths, auth header) for the AMQP URL of one node."""
     parts = urlsplit(amqp_url)
     scheme = "https" if parts.scheme == "amqps" else "http"
     vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
@@ -72,11 +73,14 @@ def from_amqp(amqp_url: str, queues: Sequence[str]) -> dict[str, QueueStats]:
 
 def queue_stats(amqp_url: str, queues: Sequence[str]) -> dict[str, QueueStats]:
     """Stats of every queue from the management API, or else over AMQP; raises QueueStatsUnavailable."""
-    try:
-        return from_management(amqp_url, queues)
-    except (OSError, ValueError, urllib.error.URLError) as management_error:
-        log.debug("queue stats over AMQP", extra=fields(reason=str(management_error)))
+    management_error: BaseException | None = None
+    for node_url in split_urls(amqp_url):  # a cluster: any node's management API answers for all of it
         try:
-            return from_amqp(amqp_url, queues)
-        except Exception as amqp_error:  # noqa: BLE001 - both sources failed: say why for each
-            raise QueueStatsUnavailable(f"management API: {management_error}; AMQP: {amqp_error}") from amqp_error
+            return from_management(node_url, queues)
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            management_error = exc
+    log.debug("queue stats over AMQP", extra=fields(reason=str(management_error)))
+    try:
+        return from_amqp(amqp_url, queues)
+    except Exception as amqp_error:  # noqa: BLE001 - both sources failed: say why for each
+        raise QueueStatsUnavailable(f"management API: {management_error}; AMQP: {amqp_error}") from amqp_error

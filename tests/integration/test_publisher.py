@@ -1,6 +1,7 @@
 """common.broker.Publisher against the real RabbitMQ: confirms, refusals, group commit."""
 from __future__ import annotations
 
+import logging
 import threading
 from functools import partial
 
@@ -54,6 +55,37 @@ def test_an_unroutable_message_is_refused_not_confirmed(settings, topology):
             publisher.submit("anything").wait(5)
     finally:
         publisher.close()
+
+
+def test_after_a_nack_the_publisher_starts_over_on_a_new_connection(settings, topology, caplog):
+    full = f"{settings.queue_prefix}.full"  # takes nothing: every message to it is nacked
+    with BrokerAdmin(settings.amqp_url) as admin:
+        admin.declare_queue(full, {"x-max-length": 0, "x-overflow": "reject-publish"})
+
+    def to_full_then_partition(payloads):
+        queue = full if payloads[0] == "full" else topology.partition_queue(0)
+        return [Outgoing(queue, messages.encode(messages.new_message_id(), [("example.com/a", H, 1)]), messages.new_message_id(), [0])]
+
+    publisher = started(settings, topology, to_full_then_partition)
+    try:
+        with caplog.at_level(logging.WARNING, logger="common.broker.publisher"):
+            with pytest.raises(PublishRefused, match="nack"):
+                publisher.submit("full").wait(5)
+            wait_for(lambda: "starting over on a new connection" in caplog.text, what="the publisher starting over")
+        assert publisher.wait_connected(10)
+        wait_for(lambda: _accepted(publisher), what="a message accepted on the new connection")
+    finally:
+        publisher.close()
+        with BrokerAdmin(settings.amqp_url) as admin:
+            admin.delete_queue(full)
+
+
+def _accepted(publisher) -> bool:
+    try:
+        publisher.submit("partition").wait(5)
+        return True
+    except BrokerUnavailable:  # the old connection closing, the new one not ready yet
+        return False
 
 
 def test_submitting_while_disconnected_fails_at_once(settings, topology):

@@ -221,3 +221,35 @@ def test_process_with_a_bad_setting_exits_at_once_naming_it(module):
     assert "NUM_PARTITIONS" in finished.stderr + finished.stdout
     assert "Traceback" not in finished.stderr
     assert elapsed < 15, f"{module} took {elapsed:.1f}s to refuse a bad setting"
+
+
+def test_amqp_url_may_list_the_nodes_of_a_cluster():
+    settings = Settings.from_mapping({"AMQP_URL": " amqp://u:p@a:5672/%2F , amqp://u:p@b:5673/%2F,amqp://u:p@c/%2F "})
+    assert settings.amqp_urls == ("amqp://u:p@a:5672/%2F", "amqp://u:p@b:5673/%2F", "amqp://u:p@c/%2F")
+    assert settings.amqp_url == ",".join(settings.amqp_urls)
+    assert settings.describe()["AMQP_URL"] == "amqp://u:***@a:5672/%2F,amqp://u:***@b:5673/%2F,amqp://u:***@c/%2F"
+    assert Settings.from_env(settings.as_env()) == settings  # what child processes are started with
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("amqp://a/,http://b/", "URL 2 of 2: expected a amqp/amqps:// URL"),
+        ("amqp://a/,amqp://a/", "listed twice"),
+        (" , ", "one or more"),
+        ("amqp://u:secret@a:99999/,amqp://b/", "URL 1 of 2: bad port"),
+    ],
+)
+def test_a_bad_amqp_url_list_names_the_url_and_hides_passwords(value, problem):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping({"AMQP_URL": value})
+    assert str(caught.value).startswith("AMQP_URL: ") and problem in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+def test_report_database_url_is_optional_and_masked():
+    assert Settings.from_mapping({}).report_database_url == ""
+    settings = Settings.from_mapping({"REPORT_DATABASE_URL": "postgresql://app:pw@replica:5432/counts"})
+    assert settings.describe()["REPORT_DATABASE_URL"] == "postgresql://app:***@replica:5432/counts"
+    with pytest.raises(ConfigError, match="^REPORT_DATABASE_URL: "):
+        Settings.from_mapping({"REPORT_DATABASE_URL": "mysql://replica/counts"})

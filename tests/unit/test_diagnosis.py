@@ -47,3 +47,8 @@ def test_database_specifics():
 def test_unknown_errors_keep_their_text_and_not_yet_connected():
     assert explain(ValueError("odd\nsecond line"), RABBITMQ, AMQP) == "RabbitMQ at broker.example:5673 cannot be used: ValueError: odd"
     assert explain(None, RABBITMQ, AMQP) == "not connected to RabbitMQ yet (connecting)"
+
+
+def test_connection_refused_by_every_node_of_a_cluster_names_them_all():
+    text = explain(ConnectionRefusedError(111, "Connection refused"), RABBITMQ, "amqp://u:p@mq1:5672/%2F,amqp://u:p@mq2:5673/%2F")
+    assert "mq1:5672 or mq2:5673" in text and "p@" not in text
