@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import beacon, bots, dashboard, errors, health, ingest, metrics, report, tracker
+from api import beacon, bots, dashboard, errors, health, ingest, metrics, tracker
 from api.ingest import MAX_BODY_BYTES
+from api.reports import routes as reports
 from api.services import Services
 from common import logging as structured_logging
 from common.config import Settings
@@ -23,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(beacon.bp)
     bots.load()
     app.register_blueprint(tracker.bp)
-    app.register_blueprint(report.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(dashboard.bp)
     return app

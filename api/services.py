@@ -72,6 +72,10 @@ class Services:
             pool_size=min(self.settings.api_threads, 8),
             statement_timeout_ms=REPORT_STATEMENT_TIMEOUT_MS,
             pre_ping=False,  # a round trip per report; reads retry a dead connection once instead
+            # No BEGIN/ROLLBACK round trips around a one-statement report, and no isolation
+            # switch per checkout; several statements that must agree use db.in_one_snapshot.
+            # (The salts' insert-then-select is correct statement by statement.)
+            autocommit=True,
         )
 
     def salts(self) -> DailySalts:

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.json_body import parse_json_object
-from api.problems import Invalid, Problem, json_type, pointer, summary
+from api.problems import Invalid, Problem, json_type, pointer
 from common import views
-from common.timeutil import floor_hour, hour_start_epoch, is_hour_aligned, parse_timestamp, retention_cutoff
+from common.timeutil import floor_hour, hour_start_epoch, parse_timestamp, retention_cutoff
 from common.views import ViewCounts
 
 __all__ = [
-    "Invalid", "Problem", "ReportQuery", "TimestampRules", "ViewCounts", "idempotency_key_problem", "page_problem",
-    "parse_json_object", "pointer", "validate_multi", "validate_report_query", "validate_single",
+    "Invalid", "Problem", "TimestampRules", "ViewCounts", "idempotency_key_problem", "page_problem",
+    "parse_json_object", "pointer", "validate_multi", "validate_single",
 ]
 
 MAX_ENTRY_COUNT = 1_000_000  # views in one entry of a request (a message entry may hold more: MAX_MESSAGE_COUNT)
@@ -30,8 +30,6 @@ MAX_ENTRIES = 10_000
 MAX_FUTURE = timedelta(hours=1)
 MAX_TIMESTAMP_LENGTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-REPORT_HOURS = 24
-MAX_REPORT_RANGE = timedelta(days=31)
 
 
 # --------------------------------------------------------------------------- fields
@@ -142,96 +140,3 @@ def idempotency_key_problem(key: str) -> str | None:
     if not all(" " <= ch <= "~" for ch in key):
         return "Idempotency-Key must consist of printable ASCII characters"
     return None
-
-
-# --------------------------------------------------------------------------- report
-
-
-@dataclass(frozen=True)
-class ReportQuery:
-    page: str
-    start: datetime  # first hour reported
-    hours: int  # how many hours from start
-    descending: bool
-    take: int | None
-
-
-_REPORT_PARAMETERS = ("page", "now", "order", "take", "from", "to")
-
-
-def validate_report_query(args: Mapping[str, list[str]], now: datetime) -> ReportQuery:
-    """Query parameters (each a list of the values given) -> the hours to report."""
-    problems = [Problem(name, f"unknown parameter; expected one of {', '.join(_REPORT_PARAMETERS)}") for name in args if name not in _REPORT_PARAMETERS]
-    problems += [Problem(name, "given more than once") for name, values in args.items() if name in _REPORT_PARAMETERS and len(values) > 1]
-    value = {name: values[0] for name, values in args.items() if values}
-
-    page = value.get("page")
-    if page is None:
-        problems.append(Problem("page", "page is required"))
-    elif (why := page_problem(page)) is not None:
-        problems.append(Problem("page", why))
-
-    order = value.get("order", "asc")
-    if order not in ("asc", "desc"):
-        problems.append(Problem("order", f"order must be asc or desc, got {order!r}"))
-
-    start, hours = _report_window(value, now, problems)
-    take = _report_take(value.get("take"), hours, problems)
-    if problems:
-        raise Invalid(problems, message=summary(problems).replace("; nothing was accepted", ""))
-    return ReportQuery(page=page, start=start, hours=hours, descending=order == "desc", take=take)  # type: ignore[arg-type]
-
-
-def _report_window(value: Mapping[str, str], now: datetime, problems: list[Problem]) -> tuple[datetime, int]:
-    default = (floor_hour(now) - timedelta(hours=REPORT_HOURS), REPORT_HOURS)
-    if "from" not in value and "to" not in value:
-        if "now" not in value:
-            return default
-        moment = _report_time(value["now"], "now", problems)
-        if moment is None:
-            return default
-        try:
-            return floor_hour(moment) - timedelta(hours=REPORT_HOURS), REPORT_HOURS
-        except OverflowError:
-            problems.append(Problem("now", "now is too early: the 24 hours before it would be before year 1"))
-            return default
-    if "now" in value:
-        problems.append(Problem("now", "now cannot be combined with from and to"))
-    if "from" not in value or "to" not in value:
-        problems.append(Problem("from" if "from" not in value else "to", "from and to must be given together"))
-        return default
-    start = _report_time(value["from"], "from", problems, hour_aligned=True)
-    end = _report_time(value["to"], "to", problems, hour_aligned=True)
-    if start is None or end is None:
-        return default
-    if end <= start:
-        problems.append(Problem("to", "to must be later than from"))
-        return default
-    if end - start > MAX_REPORT_RANGE:
-        problems.append(Problem("to", "from and to may be at most 31 days apart"))
-        return default
-    return start, int((end - start).total_seconds()) // 3600
-
-
-def _report_time(text: str, name: str, problems: list[Problem], hour_aligned: bool = False) -> datetime | None:
-    try:
-        if len(text) > MAX_TIMESTAMP_LENGTH:
-            raise ValueError("too long")
-        moment = parse_timestamp(text)
-    except ValueError:
-        problems.append(Problem(name, f"{name} must be an ISO 8601 timestamp such as 2025-07-16T10:00:00Z, got {text[:80]!r}"))
-        return None
-    if hour_aligned and not is_hour_aligned(moment):
-        problems.append(Problem(name, f"{name} must be the start of an hour (UTC), got {text!r}"))
-        return None
-    return moment
-
-
-def _report_take(raw: str | None, hours: int, problems: list[Problem]) -> int | None:
-    if raw is None:
-        return None
-    limit = hours
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= limit:
-        problems.append(Problem("take", f"take must be a whole number from 1 to {limit}, got {raw[:20]!r}"))
-        return None
-    return int(raw)

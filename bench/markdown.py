@@ -72,11 +72,16 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   one thread polls every 5 ms for all pending probes in one statement and takes the moment the
   statement started (its snapshot) as the moment the row was seen. Five warm-up views first are
   not measured. Target: median ≤ FLUSH_INTERVAL_MS + 200 ms.
-- **report**: `page_views` is filled directly in SQL with one row per page and hour (shard 0) for
-  30 days x N pages (`INSERT … SELECT` from `generate_series`, one statement per day after
-  `page_views_ensure_partition(day)` for each day), then `VACUUM ANALYZE page_views`. wrk then
-  asks `GET /report?page=<a filled page, uniformly at random>` (the default 24-hour window) on 8
-  connections. The rows are truncated afterwards; this scenario runs last.
+- **report**: `page_views` is filled directly in SQL with one row per page and hour (shard 0)
+  from midnight UTC 30 days ago to the current hour, for N pages `s<k>.test/p<n>` over 100 sites
+  (`INSERT … SELECT` from `generate_series`, one statement per day after
+  `page_views_ensure_partition(day)` for each day), then `VACUUM ANALYZE page_views`. The rollups
+  are then built as the system builds them: `site_hours` from those rows (what the flushes would
+  have written) and `page_days` by the cleaner's own step for each whole day before today. wrk
+  then runs one phase per question on 8 connections (`bench/lua/report_paths.lua`): `/report?page=`
+  a filled page uniformly at random (the default 24-hour window), `/report?site=` a random site
+  over the last 720 hours, `/pages` over the last 7 and 30 whole days, and more (see
+  `bench/report.py` `phases`). The rows are truncated afterwards; this scenario runs last.
 - **ceilings**: (a) HTTP: `bench/bare_app.py`, a Flask app whose POST handler only does
   `json.loads(request.get_data())` and answers `{"accepted":1}` with 202, run under gunicorn with
   exactly the API's settings (`api/gunicorn_conf.py`) under each worker class in turn, `sync`

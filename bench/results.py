@@ -146,6 +146,12 @@ def rows(figures: dict[str, dict[str, Any]]) -> list[Row]:
     rep = get("report")
     if rep:
         out.append(Row(f"report: latency p50 / p99 at {rep['rows']:,} rows", f"{_fmt(rep['p50_ms'], digits=1)} / {_fmt(rep['p99_ms'], digits=1)} ms; {_fmt(rep['req_per_s'])} req/s (8 conn.)", f"non-2xx {rep['non_2xx']}", "p99 < 15 ms", _met(rep["p99_ms"] < 15)))
+        for name, phase in rep.get("phases", {}).items():
+            if name == "page":
+                continue  # the row above
+            target = phase.get("target_p99_ms")
+            latency = f"{_fmt(phase['p50_ms'], digits=1)} / {_fmt(phase['p99_ms'], digits=1)} ms; {_fmt(phase['req_per_s'])} req/s (8 conn.)"
+            out.append(Row(f"report {name}: p50 / p99", latency, f"non-2xx {phase['non_2xx']}; `{phase['path']}`", f"p99 < {target:g} ms" if target else "", _met(phase["p99_ms"] < target) if target else ""))
 
     for name, ceiling in ceilings.items():
         fastest_mark = " (the fastest: the ceiling)" if name == bare_name and len(ceilings) > 1 else ""

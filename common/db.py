@@ -26,15 +26,20 @@ REPLICA_RECHECK_S = 5.0
 T = TypeVar("T")
 
 
-def make_engine(url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, *, application_name: str, pool_size: int = 5, statement_timeout_ms: int = 30_000, pre_ping: bool = True, autocommit: bool = False
+) -> Engine:
     """An engine whose connections fail fast.
 
     With pre_ping each checkout first checks its connection (it may be stale after a
     restart), at the cost of a round trip; without it, callers retry once on
-    `is_disconnect` (the first disconnect invalidates the whole pool).
+    `is_disconnect` (the first disconnect invalidates the whole pool). With autocommit
+    no BEGIN and ROLLBACK go to the server around each use: a one-statement read is one
+    round trip, and nothing toggles the connection's mode per checkout.
     """
     return sqlalchemy.create_engine(
         driver_url(url),
+        isolation_level="AUTOCOMMIT" if autocommit else None,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
@@ -62,6 +67,20 @@ def read_retrying_a_dead_connection(engine: Engine, query: Callable[[Connection]
             raise
     with engine.connect() as connection:
         return query(connection)
+
+
+def in_one_snapshot(query: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    """query run in one REPEATABLE READ READ ONLY transaction, so that its statements see the
+    same data; for connections of an engine made with autocommit=True."""
+
+    def run(connection: Connection) -> T:
+        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return query(connection)
+        finally:
+            connection.exec_driver_sql("ROLLBACK")
+
+    return run
 
 
 class ReportDatabase:

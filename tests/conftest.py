@@ -63,7 +63,7 @@ def _delete_topology(settings: Settings) -> None:
 def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str, engine: Engine) -> Iterator[Settings]:
     """Settings of one test: its own queue prefix and port, empty tables, fast flushing."""
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE page_views, applied_messages"))
+        connection.execute(text("TRUNCATE page_views, applied_messages, site_hours, page_days, rollup_days"))
     chosen = Settings.from_mapping(
         {
             "DATABASE_URL": database_url,

@@ -1,5 +1,9 @@
 """Writing a batch: one transaction that records the message ids and adds the counts.
 
+The counts go to page_views and, in the same statement, to the rollups: site_hours, and
+page_days for days the cleaner has already rolled up (common/sql.py ADD_COUNTS and
+LOCK_DAYS), so every rollup is exactly once whenever page_views is.
+
 Visitors ride along: each row's visitor ids become a sketch united with the row's (see
 common/sql.py ADD_COUNTS_AND_VISITORS). They need no exactly-once care: a sketch union is
 idempotent, so a redelivered message's visitors change nothing; only its views are taken out.
@@ -23,8 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
 from common.logging import fields
-from common.sql import ADD_COUNTS, ADD_COUNTS_AND_VISITORS, ENSURE_PARTITION, PARTITION_LOCK_TIMEOUT, RECORD_IDS
-from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
+from common.sql import ADD_COUNTS, ADD_COUNTS_AND_VISITORS, ENSURE_PARTITION, LOCK_DAYS, PARTITION_LOCK_TIMEOUT, RECORD_IDS
+from common.timeutil import from_epoch, hour_start_epoch, retention_cutoff, utc_now
 from common.views import ViewCounts, VisitorIds
 from worker.buffer import Batch
 
@@ -92,6 +96,7 @@ class Store:
             counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
                 rows = self._rows(counts)
+                connection.execute(LOCK_DAYS, {"first_day": rows.pop("first_day"), "last_day": max(rows.pop("last_day"), self._now().date())})
                 visitors = _visitor_rows(counts, batch.visitors)
                 connection.execute(ADD_COUNTS_AND_VISITORS if visitors else ADD_COUNTS, {**rows, **visitors})
         if duplicates:
@@ -112,7 +117,9 @@ class Store:
         # A random shard per row: concurrent writers of one page and hour (late flushes,
         # the cleaner's compaction) then rarely wait on the same row.
         shards = [self._rng.randrange(self._num_shards) for _ in pages]
-        return {"pages": pages, "hours": hours, "shards": shards, "views": views}
+        site_shard = self._rng.randrange(self._num_shards)  # one per flush: its site rows are locked in key order
+        first_day, last_day = from_epoch(min(hours)).date(), from_epoch(max(hours)).date()
+        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "site_shard": site_shard, "first_day": first_day, "last_day": last_day}
 
     def _ensure_partitions(self, days: set[date]) -> None:
         missing = days - self._known_days

@@ -80,9 +80,13 @@ def test_message_whose_consumer_keeps_dying_is_dead_lettered_after_the_delivery_
     assert letter.headers["x-first-death-reason"] == "delivery_limit"
 
 
-def _queue_has_messages(settings, queue: str) -> bool:
+def _message_count(settings, queue: str) -> int:
     with BrokerAdmin(settings.amqp_url) as admin:
-        return admin.message_count(queue) > 0
+        return admin.message_count(queue)
+
+
+def _queue_has_messages(settings, queue: str) -> bool:
+    return _message_count(settings, queue) > 0
 
 
 def test_dead_letters_can_be_listed_and_replayed_safely(settings, start_worker, engine):
@@ -102,8 +106,10 @@ def test_dead_letters_can_be_listed_and_replayed_safely(settings, start_worker, 
     with BrokerAdmin(settings.amqp_url) as admin:
         listed = deadletters.list_dead_letters(admin, topology, 10)
     assert [deadletters.reason(m) for m in listed] == ["rejected by the database: test", "delivery_limit (by RabbitMQ)"]
+    # Listing removed nothing: the messages it read return to the queue when its connection
+    # closes, which RabbitMQ does asynchronously, hence a wait rather than a single look.
+    wait_for(lambda: _message_count(settings, topology.dead_queue) == 2, what="the listed dead letters back in their queue")
     with BrokerAdmin(settings.amqp_url) as admin:
-        assert admin.message_count(topology.dead_queue) == 2  # listing removed nothing
         assert deadletters.replay(admin, topology, 10) == 2
         assert admin.message_count(topology.dead_queue) == 0
     drain_direct(settings, engine)

@@ -213,7 +213,8 @@ added = Counter()
 for _ in range(flushes):
     groups = list({(rng.choice(pages), rng.choice(hours)) for _ in range(rng.randint(1, 6))})  # any order, as a worker flushes
     params = {"pages": [p for p, _ in groups], "hours": [h for _, h in groups],
-              "shards": [rng.randrange(10) for _ in groups], "views": [1] * len(groups)}
+              "shards": [rng.randrange(10) for _ in groups], "views": [1] * len(groups),
+              "site_shard": rng.randrange(10)}
     while True:
         try:
             with engine.begin() as connection:

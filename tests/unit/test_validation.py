@@ -6,16 +6,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from api.reports.params import ReportQuery, validate_report_query
 from api.validation import (
     Invalid,
     Problem,
-    ReportQuery,
     TimestampRules,
     idempotency_key_problem,
     parse_json_object,
     pointer,
     validate_multi,
-    validate_report_query,
     validate_single,
 )
 

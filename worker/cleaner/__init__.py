@@ -9,10 +9,12 @@ them:
    workers rarely have to (creating a partition locks the whole table);
 3. expire hours older than RETENTION_DAYS: whole days by detaching and dropping their
    partition, the day that contains the cutoff by deleting rows in batches;
+   and the rollup rows (site_hours, page_days) of hours and days no longer whole inside it;
 4. compact hours older than COMPACT_AFTER: merge each hour's shard rows (views and
    visitors sketches) into shard 0;
-5. prune applied message ids older than DEDUP_RETENTION_HOURS;
-6. delete visitor salts older than two days.
+5. roll up each closed UTC day (ended more than COMPACT_AFTER hours ago) into page_days;
+6. prune applied message ids older than DEDUP_RETENTION_HOURS;
+7. delete visitor salts older than two days.
 
 `--once` runs once (for cron). Without it the cleaner runs every CLEAN_INTERVAL seconds
 until SIGTERM or SIGINT.

@@ -42,6 +42,9 @@ class RunReport:
     rows_compacted: int = 0  # rows those groups had before the merge
     rows_after_compaction: int = 0  # rows they have after it (one each, unless a writer added one meanwhile)
     ids_pruned: int = 0
+    days_rolled_up: int = 0  # UTC days whose page_days rollup was built
+    page_day_rows_built: int = 0
+    rollup_rows_deleted: int = 0  # expired page_days and site_hours rows
     salts_deleted: int = 0
     seconds: float = 0.0
     step_seconds: dict[str, float] = field(default_factory=dict)

@@ -13,11 +13,12 @@ from worker.cleaner.compaction import Compaction
 from worker.cleaner.partitions import PartitionsAhead
 from worker.cleaner.pruning import Pruning
 from worker.cleaner.retention import Retention
+from worker.cleaner.rollups import Rollups
 
 log = logging.getLogger("worker.cleaner")
 
 
-class Cleaner(PartitionsAhead, Retention, Compaction, Pruning):
+class Cleaner(PartitionsAhead, Retention, Compaction, Rollups, Pruning):
     def run(self) -> RunReport | None:
         """One run; None when another cleaner holds the lock (then nothing was done)."""
         started = time.monotonic()
@@ -39,7 +40,9 @@ class Cleaner(PartitionsAhead, Retention, Compaction, Pruning):
         compact_before = floor_hour(now) - timedelta(hours=settings.compact_after)
         self._step(report, "partitions_ahead", lambda: self.create_partitions_ahead(now.date(), report))
         self._step(report, "retention", lambda: self.expire(cutoff, report))
+        self._step(report, "rollup_retention", lambda: self.expire_rollups(cutoff, report))
         self._step(report, "compaction", lambda: self.compact(cutoff, compact_before, report))
+        self._step(report, "rollups", lambda: self.build_day_rollups(cutoff, compact_before, report))
         self._step(report, "pruning", lambda: self.prune_applied_ids(now - timedelta(hours=settings.dedup_retention_hours), report))
         self._step(report, "salts", lambda: self.delete_old_salts(now.date(), report))
         return report
