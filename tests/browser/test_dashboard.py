@@ -2,10 +2,9 @@
 
 What the page shows must equal what the public API answers for the same window and zone.
 
-Waiting for other issues (skipped, with the reason, until their code is on the branch):
-- every test marked `report_api` needs `GET /pages`, `GET /sites` and the `/report`
-  parameters `site`, `tz`, `granularity` and `totals` of issue 11;
-- test_report_tokens_prompt_then_data also needs `REPORT_TOKENS` (issue 14).
+Tests marked `report_api` use `GET /pages`, `GET /sites` and the `/report` parameters of
+issue 11 (skipped, saying so, on a tree without them). test_report_tokens_prompt_then_data
+also needs `REPORT_TOKENS` (issue 14) and is skipped until that setting exists.
 """
 from __future__ import annotations
 
