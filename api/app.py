@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, beacon, bots, errors, health, ingest, metrics, openapi, ratelimit, tracker
+from api import auth, beacon, bots, dashboard, errors, health, ingest, metrics, openapi, ratelimit, tracker
 from api.ingest import MAX_BODY_BYTES
 from api.reports import routes as reports
 from api.services import Services
@@ -30,4 +30,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(dashboard.bp)
     return app
