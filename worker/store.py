@@ -1,11 +1,11 @@
 """Writing a batch: one transaction that records the message ids and adds the counts.
 
 The counts go to page_views and, in the same statement, to the rollups: site_hours, and
-page_days for days the cleaner has already rolled up (common/sql.py ADD_COUNTS and
-LOCK_DAYS), so every rollup is exactly once whenever page_views is.
+page_days for days the cleaner has already rolled up (common/sql/flush.py ADD_COUNTS and
+common/sql/rollup_locks.py LOCK_DAYS), so every rollup is exactly once whenever page_views is.
 
 Visitors ride along: each row's visitor ids become a sketch united with the row's (see
-common/sql.py ADD_COUNTS_AND_VISITORS). They need no exactly-once care: a sketch union is
+common/sql/flush.py ADD_COUNTS_AND_VISITORS). They need no exactly-once care: a sketch union is
 idempotent, so a redelivered message's visitors change nothing; only its views are taken out.
 
 Exactly once: the ids go into applied_messages first, in the same transaction as the

@@ -19,7 +19,7 @@ COMPACT_AFTER hours ago) from its hourly rows, in one transaction that also reco
 day in ``rollup_days``. Readers use page_days only for days listed in rollup_days and
 hourly rows for every other hour. Late views (timestamps up to RETENTION_DAYS old are
 accepted) for a day already built are added to the rollup by the flush that adds them to
-page_days, in the same transaction; see common/sql.py LOCK_DAYS for why a build and such
+page_days, in the same transaction; see common/sql/rollup_locks.py LOCK_DAYS for why a build and such
 a flush cannot miss each other.
 
 ``cum`` makes the top pages of a month cost two days, not thirty: it is the page's views

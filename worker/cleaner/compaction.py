@@ -1,4 +1,4 @@
-"""Step 4: merge the shard rows of hours older than COMPACT_AFTER into shard 0 (exact under concurrent writes: see common/sql.py MERGE_SHARDS)."""
+"""Step 4: merge the shard rows of hours older than COMPACT_AFTER into shard 0 (exact under concurrent writes: see common/sql/cleaner.py MERGE_SHARDS)."""
 from __future__ import annotations
 
 from datetime import datetime

@@ -5,7 +5,7 @@ the retention window: from its hourly rows and the running sums of the day befor
 transaction that also marks it in rollup_days, under exclusive advisory locks on the day
 and the day before. Days are built in order, so each continues the chain of the one before
 (a failed build ends the run; the next run starts from it). Views that arrive for a built
-day later are added by the flush (common/sql.py LOCK_DAYS says why the two cannot miss
+day later are added by the flush (common/sql/rollup_locks.py LOCK_DAYS says why the two cannot miss
 each other), so a built day stays exact and is never built again. Building is
 idempotent: a day already marked is skipped, and a build that fails rolls back whole.
 """
@@ -54,7 +54,7 @@ class Rollups(CleanerBase):
     def _build_day(self, day: date) -> int | None:
         """The day's page_days rows and its mark, in one transaction; None if it was built meanwhile."""
         with self._transaction() as connection:
-            # Waits for flushes that add to this day or to the running sums of the day before (common/sql.py LOCK_DAYS).
+            # Waits for flushes that add to this day or to the running sums of the day before (common/sql/rollup_locks.py LOCK_DAYS).
             connection.execute(LOCK_DAY, {"day": day - timedelta(days=1)})
             connection.execute(LOCK_DAY, {"day": day})
             if connection.execute(IS_BUILT, {"day": day}).scalar():
