@@ -1,10 +1,6 @@
 """The dashboard in a real headless Chromium, against the running API and workers with known data.
 
 What the page shows must equal what the public API answers for the same window and zone.
-
-Tests marked `report_api` use `GET /pages`, `GET /sites` and the `/report` parameters of
-issue 11 (skipped, saying so, on a tree without them). test_report_tokens_prompt_then_data
-also needs `REPORT_TOKENS` (issue 14) and is skipped until that setting exists.
 """
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
-from common.config import SETTINGS, Settings
+from common.config import Settings
 from tests.browser.conftest import console_errors, save_screenshot
 from tests.browser.dashboard_page import DashboardPage, ReportApi, days, iso, last_24_hours, last_days
 from tests.helpers import ApiProcess, free_port, total_views, wait_for
@@ -26,15 +22,10 @@ PAGES = ("example.com/", "example.com/pricing", "blog.example.org/post", "/no-si
 # Hours before the current one (0 = the current, incomplete hour) -> views per page, by PAGES index.
 PLACED = {0: (4, 1, 2, 1), 1: (10, 3, 0, 2), 5: (7, 0, 9, 0), 20: (1, 6, 0, 0), 30: (12, 0, 3, 5), 72: (0, 8, 8, 0), 240: (30, 0, 0, 4), 600: (5, 5, 5, 5)}
 
-report_api = pytest.mark.report_api
-
-
 @pytest.fixture
 def pipeline(start_api, start_worker, engine) -> ApiProcess:
     """The API and a worker, with PLACED counted: views in 8 hours spread over 25 days."""
     api = start_api()
-    if api.get("/sites").status_code == 404:
-        pytest.skip("waits for issue 11: GET /sites, /pages and the new /report parameters are not on this branch")
     start_worker()
     current = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     body: dict = {}
@@ -64,7 +55,6 @@ def assert_shows(page: DashboardPage, api: ReportApi, window_of, tz: str, site: 
     wait_for(same, timeout=30, what=f"the dashboard to show what the API answers ({site=}, {tz=}, {chart_page=})")
 
 
-@report_api
 def test_opens_on_all_sites_over_24_hours_in_the_browser_zone(dashboard, pipeline):
     page = dashboard.open(REFRESH)
     assert page.element("#tz").get_attribute("value") == BROWSER_ZONE
@@ -82,7 +72,6 @@ def test_opens_on_all_sites_over_24_hours_in_the_browser_zone(dashboard, pipelin
     assert console_errors(page.driver) == []
 
 
-@report_api
 def test_switching_range_site_and_zone_updates_everything(dashboard, pipeline):
     page = dashboard.open(REFRESH)
     api = ReportApi(pipeline.base_url)
@@ -109,7 +98,6 @@ def test_switching_range_site_and_zone_updates_everything(dashboard, pipeline):
     assert console_errors(page.driver) == []
 
 
-@report_api
 def test_a_page_click_shows_that_page_chart(dashboard, pipeline):
     page = dashboard.open(REFRESH)
     api = ReportApi(pipeline.base_url)
@@ -126,7 +114,6 @@ def test_a_page_click_shows_that_page_chart(dashboard, pipeline):
     assert console_errors(page.driver) == []
 
 
-@report_api
 def test_values_are_readable_on_hover_and_on_keyboard_focus(dashboard, pipeline):
     page = dashboard.open(REFRESH)
     assert_shows(page, ReportApi(pipeline.base_url), last_24_hours, BROWSER_ZONE)
@@ -146,7 +133,6 @@ def test_values_are_readable_on_hover_and_on_keyboard_focus(dashboard, pipeline)
     wait_for(lambda: page.text("#readout") == f"{period}: {views} views, {visitors} visitors", what="the readout of the focused hour")
 
 
-@report_api
 def test_refreshes_by_itself_without_reloading(dashboard, pipeline, engine):
     page = dashboard.open(REFRESH)
     api = ReportApi(pipeline.base_url)
@@ -159,7 +145,6 @@ def test_refreshes_by_itself_without_reloading(dashboard, pipeline, engine):
     assert_shows(page, api, last_24_hours, BROWSER_ZONE)
 
 
-@report_api
 def test_screenshots_at_375_and_1280_pixels(pipeline, make_browser):
     for width in (375, 1280):
         driver = make_browser(width=width, height=800, timezone=BROWSER_ZONE)
@@ -190,7 +175,6 @@ def test_every_control_has_a_label(start_api, make_browser):
     assert page.element("#chart").get_attribute("tabindex") == "0"  # reachable with Tab, read with the arrows
 
 
-@report_api
 def test_a_zone_the_api_refuses_is_explained_in_the_page(dashboard, pipeline):
     page = dashboard.open()
     # +05:30: hourly rows cannot be split into its hours. Chromium lists it by its older name.
@@ -204,8 +188,6 @@ def test_a_zone_the_api_refuses_is_explained_in_the_page(dashboard, pipeline):
     assert_shows(page, ReportApi(pipeline.base_url), last_24_hours, "Europe/Berlin")
 
 
-@report_api
-@pytest.mark.skipif("REPORT_TOKENS" not in {s.name for s in SETTINGS}, reason="waits for issue 14: REPORT_TOKENS")
 def test_report_tokens_prompt_then_data(pipeline, settings, make_browser):
     token = "dashboard-test-token"
     guarded = ApiProcess(Settings.from_mapping({**settings.as_env(), "PORT": str(free_port()), "REPORT_TOKENS": token}))
