@@ -4,9 +4,15 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench migrate clean
+.PHONY: setup system run test lint bench migrate clean
 
 setup: $(STAMP)
+
+# The Debian packages (hll extension, Chromium and its driver, promtool, docker-compose) and
+# the local PostgreSQL and RabbitMQ running: what `make run` and `make test` need of the machine.
+system:
+	scripts/install-system-packages.sh
+	scripts/ensure-services.sh
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -14,10 +20,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 # The API, WORKERS workers and the cleaner against the local PostgreSQL and RabbitMQ (config.env).
-run: setup
+run: setup system
 	$(PYTHON) scripts/run_local.py
 
-test: setup
+test: setup system
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 # Lint rules only (pyproject.toml [tool.ruff.lint]); no `ruff format --check`: formatting the
