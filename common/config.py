@@ -8,180 +8,18 @@ message that names the setting, instead of failing later somewhere else.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
+from common import setting_values as values
 from common.partitioning import format_partition_spec, parse_partition_spec
+from common.setting_values import Network, mask_url, split_urls
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
-
-
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {raw!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
-
-
-def _url(*schemes: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        raw = raw.strip()
-        parts = urlsplit(raw)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise ValueError(f"expected a {'/'.join(schemes)}:// URL with a host, got {mask_url(raw)!r}")
-        try:
-            parts.port  # noqa: B018 - urlsplit validates the port lazily
-        except ValueError:
-            raise ValueError(f"bad port in {mask_url(raw)!r}") from None
-        return raw
-
-    return parse
-
-
-def split_urls(raw: str) -> tuple[str, ...]:
-    """The URLs of a comma-separated list (AMQP_URL may name every node of a cluster)."""
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _url_list(*schemes: str) -> Callable[[str], str]:
-    """One URL or several, comma-separated: each must parse; the list is kept as text, normalised."""
-    one = _url(*schemes)
-
-    def parse(raw: str) -> str:
-        urls = split_urls(raw)
-        if not urls:
-            raise ValueError(f"expected one or more {'/'.join(schemes)}:// URLs, comma-separated")
-        for position, url in enumerate(urls, 1):
-            try:
-                one(url)
-            except ValueError as exc:
-                raise ValueError(f"URL {position} of {len(urls)}: {exc}" if len(urls) > 1 else str(exc)) from None
-        if len(set(urls)) != len(urls):
-            raise ValueError("the same URL is listed twice")
-        return ",".join(urls)
-
-    return parse
-
-
-def _optional(parse_value: Callable[[str], str]) -> Callable[[str], str]:
-    """Empty means "not set" (the feature is off); anything else must parse."""
-
-    def parse(raw: str) -> str:
-        return parse_value(raw) if raw.strip() else ""
-
-    return parse
-
-
-def _queue_prefix(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", raw):
-        raise ValueError("must be 1-100 characters of letters, digits, '.', '_' or '-'")
-    return raw
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.strip().lower()
-        if value not in allowed:
-            raise ValueError(f"must be one of {', '.join(allowed)}, got {raw!r}")
-        return value
-
-    return parse
-
-
-# RFC 6750 b64token characters, so a token travels in an Authorization header as it is.
-_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
-MIN_TOKEN_LENGTH = 16
-
-
-def _tokens(raw: str) -> tuple[str, ...]:
-    tokens = tuple(token.strip() for token in raw.split(",") if token.strip())
-    for number, token in enumerate(tokens, 1):
-        # Never echo a token, not even a bad one: say which one and why.
-        if not _TOKEN.fullmatch(token):
-            raise ValueError(f"token {number} has characters other than letters, digits and -._~+/=")
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"token {number} is shorter than {MIN_TOKEN_LENGTH} characters")
-    return tokens
-
-
-_RATE = re.compile(r"\s*[1-9][0-9]{0,8}\s*(/|per)\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
-
-
-def _rate_limit(raw: str) -> str:
-    """Empty (off) or the limits library's notation for one limit, such as 60/minute."""
-    if raw.strip() and not _RATE.fullmatch(raw):
-        raise ValueError(f"expected empty or a rate such as 60/minute (per second, minute, hour or day), got {raw!r}")
-    return raw.strip()
-
-
-def _optional_port(raw: str) -> int | None:
-    """Empty means "the process's own default" (workers 9101, the cleaner 9100); 0 means off."""
-    if not raw.strip():
-        return None
-    return _int_between(0, 65535)(raw)
-
-
-def _bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def _origins(raw: str) -> tuple[str, ...]:
-    """`*`, or comma-separated origins, each spelled as browsers send them in the Origin header."""
-    names = [name.strip() for name in raw.split(",") if name.strip()]
-    if names == ["*"]:
-        return ("*",)
-    if not names:
-        raise ValueError("expected * or a comma-separated list of origins such as https://example.com")
-    return tuple(_origin(name) for name in names)
-
-
-def _origin(raw: str) -> str:
-    parts = urlsplit(raw)
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"bad port in origin {raw!r}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ValueError(f"expected an origin such as https://example.com (scheme, host, optional port; no path), got {raw!r}")
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    default_port = 443 if parts.scheme == "https" else 80
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _networks(raw: str) -> tuple[Network, ...]:
-    networks = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"expected comma-separated IP addresses or CIDRs such as 10.0.0.0/8, got {item!r}") from None
-    return tuple(networks)
-
-
-def _joined(values: tuple) -> str:
-    return ",".join(str(value) for value in values)
 
 
 @dataclass(frozen=True)
@@ -199,41 +37,41 @@ class Setting:
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/pageviews", _url(*_POSTGRES_SCHEMES)),
+    Setting("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/pageviews", values.url(*_POSTGRES_SCHEMES)),
     # Empty: reports read from DATABASE_URL. Set: from this (a streaming replica), falling back to DATABASE_URL.
-    Setting("REPORT_DATABASE_URL", "", _optional(_url(*_POSTGRES_SCHEMES))),
+    Setting("REPORT_DATABASE_URL", "", values.optional(values.url(*_POSTGRES_SCHEMES))),
     # Several comma-separated URLs for the nodes of a cluster: clients connect to any that answers.
-    Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", _url_list("amqp", "amqps")),
-    Setting("PORT", "3000", _int_between(1, 65535)),
-    Setting("API_PROCESSES", "2", _int_between(1, 64)),
-    Setting("API_WORKER_CLASS", "gthread", _choice("gthread", "gevent")),
-    Setting("API_THREADS", "16", _int_between(1, 256)),
-    Setting("PUBLISH_TIMEOUT_MS", "2000", _int_between(100, 60_000)),
-    Setting("NUM_PARTITIONS", "10", _int_between(1, 1000)),
-    Setting("NUM_SHARDS", "10", _int_between(1, 1000)),
-    Setting("QUEUE_PREFIX", "pageviews", _queue_prefix),
-    Setting("DELIVERY_LIMIT", "10", _int_between(1, 1000)),
-    Setting("QUEUE_MAX_LENGTH", "500000", _int_between(1, 1_000_000_000)),
-    Setting("QUEUE_MAX_BYTES", "268435456", _int_between(1, 1 << 40)),
-    Setting("BROKER_MANAGEMENT_URL", "", _optional(_url("http", "https"))),
-    Setting("BATCH_SIZE", "1000", _int_between(1, 100_000)),
-    Setting("PREFETCH", "200", _int_between(1, 65_535)),  # a 16-bit AMQP field
-    Setting("FLUSH_INTERVAL_MS", "500", _int_between(1, 600_000)),
+    Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", values.url_list("amqp", "amqps")),
+    Setting("PORT", "3000", values.int_between(1, 65535)),
+    Setting("API_PROCESSES", "2", values.int_between(1, 64)),
+    Setting("API_WORKER_CLASS", "gthread", values.choice("gthread", "gevent")),
+    Setting("API_THREADS", "16", values.int_between(1, 256)),
+    Setting("PUBLISH_TIMEOUT_MS", "2000", values.int_between(100, 60_000)),
+    Setting("NUM_PARTITIONS", "10", values.int_between(1, 1000)),
+    Setting("NUM_SHARDS", "10", values.int_between(1, 1000)),
+    Setting("QUEUE_PREFIX", "pageviews", values.queue_prefix),
+    Setting("DELIVERY_LIMIT", "10", values.int_between(1, 1000)),
+    Setting("QUEUE_MAX_LENGTH", "500000", values.int_between(1, 1_000_000_000)),
+    Setting("QUEUE_MAX_BYTES", "268435456", values.int_between(1, 1 << 40)),
+    Setting("BROKER_MANAGEMENT_URL", "", values.optional(values.url("http", "https"))),
+    Setting("BATCH_SIZE", "1000", values.int_between(1, 100_000)),
+    Setting("PREFETCH", "200", values.int_between(1, 65_535)),  # a 16-bit AMQP field
+    Setting("FLUSH_INTERVAL_MS", "500", values.int_between(1, 600_000)),
     Setting("WORKER_PARTITIONS", "all", str),  # resolved against NUM_PARTITIONS below
-    Setting("WORKERS", "2", _int_between(1, 64)),
-    Setting("EXACTLY_ONCE", "true", _bool),
-    Setting("DEDUP_RETENTION_HOURS", "48", _int_between(24, 24 * 365)),  # Idempotency-Key promise: 24 h
-    Setting("RETENTION_DAYS", "30", _int_between(1, 3650)),
-    Setting("COMPACT_AFTER", "2", _int_between(1, 24 * 3650)),
-    Setting("CLEAN_INTERVAL", "300", _int_between(1, 86_400)),
-    Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error")),
-    Setting("LOG_FORMAT", "kv", _choice("kv", "json")),
-    Setting("METRICS_PORT", "", _optional_port),
-    Setting("ALLOWED_ORIGINS", "*", _origins, _joined),
-    Setting("TRUSTED_PROXIES", "", _networks, _joined),
-    Setting("REPORT_TOKENS", "", _tokens),  # empty: the read endpoints are open
-    Setting("INGEST_TOKENS", "", _tokens),  # empty: single and multi are open
-    Setting("BEACON_RATE_LIMIT", "", _rate_limit),  # empty: no limit
+    Setting("WORKERS", "2", values.int_between(1, 64)),
+    Setting("EXACTLY_ONCE", "true", values.boolean),
+    Setting("DEDUP_RETENTION_HOURS", "48", values.int_between(24, 24 * 365)),  # Idempotency-Key promise: 24 h
+    Setting("RETENTION_DAYS", "30", values.int_between(1, 3650)),
+    Setting("COMPACT_AFTER", "2", values.int_between(1, 24 * 3650)),
+    Setting("CLEAN_INTERVAL", "300", values.int_between(1, 86_400)),
+    Setting("LOG_LEVEL", "info", values.choice("debug", "info", "warning", "error")),
+    Setting("LOG_FORMAT", "kv", values.choice("kv", "json")),
+    Setting("METRICS_PORT", "", values.optional_port),
+    Setting("ALLOWED_ORIGINS", "*", values.origins, values.joined),
+    Setting("TRUSTED_PROXIES", "", values.networks, values.joined),
+    Setting("REPORT_TOKENS", "", values.tokens),  # empty: the read endpoints are open
+    Setting("INGEST_TOKENS", "", values.tokens),  # empty: single and multi are open
+    Setting("BEACON_RATE_LIMIT", "", values.rate_limit),  # empty: no limit
 )
 
 
@@ -336,16 +174,6 @@ class Settings:
 
 
 _TOKEN_SETTINGS = ("REPORT_TOKENS", "INGEST_TOKENS")
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, safe to log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0] + ":***"
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
 
 
 def read_env_file(path: str) -> dict[str, str]:
