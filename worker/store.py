@@ -27,8 +27,15 @@ from sqlalchemy.exc import DBAPIError
 
 from common.db import sqlstate
 from common.logging import fields
-from common.sql import ADD_COUNTS, ADD_COUNTS_AND_VISITORS, ENSURE_PARTITION, LOCK_DAYS, PARTITION_LOCK_TIMEOUT, RECORD_IDS
-from common.timeutil import from_epoch, hour_start_epoch, retention_cutoff, utc_now
+from common.sql import (
+    ADD_COUNTS,
+    ADD_COUNTS_AND_VISITORS,
+    ENSURE_PARTITION,
+    LOCK_DAYS,
+    PARTITION_LOCK_TIMEOUT,
+    RECORD_IDS_AFTER_LOCKING_DAYS,
+)
+from common.timeutil import hour_start_epoch, retention_cutoff, utc_now
 from common.views import ViewCounts, VisitorIds
 from worker.buffer import Batch
 
@@ -75,30 +82,35 @@ class Store:
 
     def apply(self, batch: Batch) -> Applied:
         cutoff = retention_cutoff(self._now(), self._retention_days)
-        self._ensure_partitions({day for day in batch.days() if day >= cutoff.date()})
+        days = {day for day in batch.days() if day >= cutoff.date()}
+        self._ensure_partitions(days)
         try:
-            return self._apply(batch, hour_start_epoch(cutoff))
+            return self._apply(batch, days, hour_start_epoch(cutoff))
         except DBAPIError as exc:
             if not is_missing_partition(exc):
                 raise
             # A day we had seen was dropped behind our back: make it again.
             self._known_days.clear()
-            self._ensure_partitions({day for day in batch.days() if day >= cutoff.date()})
-            return self._apply(batch, hour_start_epoch(cutoff))
+            self._ensure_partitions(days)
+            return self._apply(batch, days, hour_start_epoch(cutoff))
 
-    def _apply(self, batch: Batch, cutoff_epoch: int) -> Applied:
+    def _apply(self, batch: Batch, days: set[date], cutoff_epoch: int) -> Applied:
+        today = self._now().date()
+        # Every day the batch may write, through today (why: common/sql/rollup_locks.py).
+        locked = {"first_day": min(days, default=today), "last_day": max(days | {today})}
         with self._engine.begin() as connection:
             duplicates: set[str] = set()
             if self._exactly_once:
-                fresh = set(connection.execute(RECORD_IDS, {"ids": list(batch.messages)}).scalars())
+                fresh = set(RECORD_IDS_AFTER_LOCKING_DAYS.execute(connection, {"ids": list(batch.messages), **locked}).scalars())
                 duplicates = {message_id for message_id in batch.messages if message_id not in fresh}
+            else:
+                connection.execute(LOCK_DAYS, locked)
             counts = batch.counts_without(duplicates) if duplicates else batch.counts
             counts, expired = _without_expired(counts, cutoff_epoch)
             if counts:
                 rows = self._rows(counts)
-                connection.execute(LOCK_DAYS, {"first_day": rows.pop("first_day"), "last_day": max(rows.pop("last_day"), self._now().date())})
                 visitors = _visitor_rows(counts, batch.visitors)
-                connection.execute(ADD_COUNTS_AND_VISITORS if visitors else ADD_COUNTS, {**rows, **visitors})
+                (ADD_COUNTS_AND_VISITORS if visitors else ADD_COUNTS).execute(connection, {**rows, **visitors})
         if duplicates:
             log.info("skipped messages already counted", extra=fields(duplicates=len(duplicates)))
         if expired:
@@ -118,8 +130,7 @@ class Store:
         # the cleaner's compaction) then rarely wait on the same row.
         shards = [self._rng.randrange(self._num_shards) for _ in pages]
         site_shard = self._rng.randrange(self._num_shards)  # one per flush: its site rows are locked in key order
-        first_day, last_day = from_epoch(min(hours)).date(), from_epoch(max(hours)).date()
-        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "site_shard": site_shard, "first_day": first_day, "last_day": last_day}
+        return {"pages": pages, "hours": hours, "shards": shards, "views": views, "site_shard": site_shard}
 
     def _ensure_partitions(self, days: set[date]) -> None:
         missing = days - self._known_days

@@ -2,17 +2,24 @@
 and the page_days of days already rolled up, and the day partitions it writes to."""
 from __future__ import annotations
 
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 
+from common.sql.prepared import Prepared
+from common.sql.rollup_locks import LOCKED_DAYS
 from common.sql.shared import HLL_PARAMETERS, MERGE_VISITORS, UNION_AGG, UNION_VISITORS
 
-RECORD_IDS = text(
-    """
+# The batch's message ids into applied_messages (those returned are new), after taking the
+# day locks of LOCK_DAYS in the same round trip: the aggregate over the locks yields its one
+# row only once every lock is granted, so the locks come first, as rollup_locks.py needs.
+RECORD_IDS_AFTER_LOCKING_DAYS = Prepared(
+    "pageviews_record_ids",
+    f"""
     INSERT INTO applied_messages (id)
-    SELECT unnest(CAST(:ids AS uuid[]))
+    SELECT unnest(CAST(:ids AS uuid[])) FROM ({LOCKED_DAYS}) AS locked
     ON CONFLICT (id) DO NOTHING
     RETURNING id::text
-    """
+    """,
+    {"ids": "text[]", "first_day": "date", "last_day": "date"},
 )
 
 # The batch's rows: without visitors (single and multi) each has a NULL sketch; with them,
@@ -33,14 +40,13 @@ BATCH_WITH_VISITORS = f"""
         ) sketches USING (row)"""
 
 
-def _add_counts(batch: str) -> TextClause:
-    """One statement, so one transaction with RECORD_IDS: the batch's rows go to page_views,
+def _add_counts(batch: str) -> str:
+    """One statement, in one transaction with RECORD_IDS_AFTER_LOCKING_DAYS: the batch's rows go to page_views,
     their sums per site and hour to site_hours (one shard per flush, rows in key order so
     that concurrent flushes lock them in the same order and do not deadlock), and those of
     days already rolled up to page_days: views to their day's row, and cum to the rows of
     that day and every later built day (LOCK_DAYS)."""
-    return text(
-        f"""
+    return f"""
         WITH batch AS MATERIALIZED ({batch}
         ), pages AS (
             INSERT INTO page_views (page, view_hour, shard, views, visitors)
@@ -66,11 +72,13 @@ def _add_counts(batch: str) -> TextClause:
         ON CONFLICT (day, page_key) DO UPDATE
         SET views = page_days.views + EXCLUDED.views, cum = page_days.cum + EXCLUDED.cum, {UNION_VISITORS.format(table="page_days")}
         """
-    )
 
 
-ADD_COUNTS = _add_counts(BATCH_WITHOUT_VISITORS)
-ADD_COUNTS_AND_VISITORS = _add_counts(BATCH_WITH_VISITORS)
+_BATCH_TYPES = {"pages": "text[]", "hours": "bigint[]", "shards": "smallint[]", "views": "bigint[]", "site_shard": "smallint"}
+ADD_COUNTS = Prepared("pageviews_add_counts", _add_counts(BATCH_WITHOUT_VISITORS), _BATCH_TYPES)
+ADD_COUNTS_AND_VISITORS = Prepared(
+    "pageviews_add_counts_and_visitors", _add_counts(BATCH_WITH_VISITORS), {**_BATCH_TYPES, "visitor_rows": "bigint[]", "visitor_ids": "bigint[]"}
+)
 
 ENSURE_PARTITION = text("SELECT page_views_ensure_partition(:day)")
 # Creating a partition needs an exclusive lock on page_views; waiting behind a long

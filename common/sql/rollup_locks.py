@@ -19,10 +19,10 @@ from sqlalchemy import text
 # through today: this assumes the worker's and the cleaner's clocks agree within
 # COMPACT_AFTER (days are built that long after they end).
 ROLLUP_LOCK_CLASS = 7_244_186
-LOCK_DAYS = text(
-    f"""
-    SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, CAST(d AS date) - DATE '2000-01-01')
-    FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') AS d ORDER BY d
-    """
-)
+LOCKED_DAYS = f"""
+    SELECT count(*) AS days FROM (
+        SELECT pg_advisory_xact_lock_shared({ROLLUP_LOCK_CLASS}, CAST(d AS date) - DATE '2000-01-01')
+        FROM generate_series(CAST(:first_day AS date), CAST(:last_day AS date), interval '1 day') AS d ORDER BY d
+    ) AS locks"""
+LOCK_DAYS = text(LOCKED_DAYS)
 LOCK_DAY = text(f"SELECT pg_advisory_xact_lock({ROLLUP_LOCK_CLASS}, CAST(:day AS date) - DATE '2000-01-01')")

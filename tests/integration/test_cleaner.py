@@ -218,7 +218,7 @@ for _ in range(flushes):
     while True:
         try:
             with engine.begin() as connection:
-                connection.execute(ADD_COUNTS, params)
+                ADD_COUNTS.execute(connection, params)
             break
         except DBAPIError as exc:  # a deadlock with the cleaner rolled the flush back: flush again
             if not is_transient(exc):

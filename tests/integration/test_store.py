@@ -76,3 +76,13 @@ def test_partitions_are_created_on_demand_and_long_unicode_pages_fit(settings, e
     with engine.connect() as connection:
         assert connection.execute(text("SELECT to_regclass('page_views_20261110') IS NOT NULL")).scalar()
     assert total_views(engine, page) == 3
+
+
+def test_a_replaced_connection_prepares_the_flush_statements_again(settings, engine):
+    # The flush's statements are PREPAREd once per connection (common/sql/prepared.py); a
+    # connection replaced after PostgreSQL restarted has none of them.
+    store = make_store(settings, engine)
+    store.apply(batch_of((new_message_id(), [("a", hour(1), 1)])))
+    engine.dispose()  # as a disconnect does (it invalidates the pool): the next checkout opens a new connection
+    store.apply(batch_of((new_message_id(), [("a", hour(1), 2)])))
+    assert total_views(engine, "a") == 3
