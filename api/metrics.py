@@ -22,7 +22,7 @@ before its launcher runs).
 from __future__ import annotations
 
 import contextlib
-import functools
+import threading
 import time
 from typing import TYPE_CHECKING, Iterator
 
@@ -73,9 +73,20 @@ class _Metrics:
             self.dropped.labels(reason)
 
 
-@functools.cache
+_created: _Metrics | None = None
+_creating = threading.Lock()
+
+
 def _metrics() -> _Metrics:
-    return _Metrics()
+    """The process's metrics, made by the first request. Made once under a lock: two request
+    threads that each made their own would each write their own running total to the same
+    slot of the multiprocess file, and the later write would erase the other's increments."""
+    global _created
+    if _created is None:
+        with _creating:
+            if _created is None:
+                _created = _Metrics()
+    return _created
 
 
 def _endpoint() -> str:
