@@ -16,12 +16,13 @@ log = logging.getLogger("worker")
 def main() -> None:
     settings = process.start("worker")
     stop = process.stop_on_signals(log)  # the loop finishes its turn, flushes, acknowledges and returns
-    metrics.serve(settings)
     # No pre-ping: it would cost every flush a round trip, and a flush that meets a dead
     # connection fails as transient and is retried on a new one (worker/flusher.py).
     engine = make_engine(settings.database_url, application_name="pageviews-worker", pool_size=2, pre_ping=False)
     try:
-        clean = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop).run()
+        consumer = Consumer(settings, Store(engine, settings.num_shards, settings.retention_days, exactly_once=settings.exactly_once), stop)
+        metrics.serve(settings, consumer.held)
+        clean = consumer.run()
     finally:
         engine.dispose()
     log.info("worker stopped", extra=fields(clean=clean))

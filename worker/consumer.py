@@ -111,6 +111,11 @@ class Consumer:
         self.stats = Stats()
         self._stats_logged_at = clock()
 
+    @property
+    def held(self) -> Unacknowledged:
+        """What this worker holds unacknowledged, for the metrics endpoint to read when scraped."""
+        return self._unacked
+
     def run(self) -> bool:
         """Consume until the stop flag is set, then write and acknowledge what is held.
 
@@ -148,7 +153,6 @@ class Consumer:
         session = self._open(self._on_delivery)
         self._session = session
         self._unacked.new_session()
-        metrics.session_lost()
         log.info("consuming", extra=fields(partitions=",".join(map(str, self._settings.worker_partitions)), prefetch=self._settings.prefetch))
         return session
 
@@ -181,8 +185,7 @@ class Consumer:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
         added = self._buffer.add(Pending(message.id, delivery), message.views)
-        metrics.received(delivery, message.views if added else [])
-        window_full = self._unacked.received(delivery.queue)
+        window_full = self._unacked.received(delivery, sum(view[2] for view in message.views) if added else 0)
         # A queue whose prefetch window is full sends nothing more until we acknowledge:
         # holding the buffer longer would only add latency.
         if self._buffer.full() or window_full:
@@ -200,7 +203,6 @@ class Consumer:
 
     def _acknowledge_written(self, session: Session) -> None:
         for written in self._flusher.completed():
-            metrics.released(written.batch.views)
             if not self._unacked.is_current(written.session):
                 continue  # from a connection that is gone: its messages come back and are skipped by id
             if written.error is not None:
@@ -208,8 +210,7 @@ class Consumer:
             for rejected in written.rejected:
                 self._dead_letter(rejected.pending.delivery, rejected.reason)
             session.ack_through(written.batch.last_tag)
-            metrics.acknowledged(written.batch.last_tag)
-            self._unacked.acknowledged(written.batch.by_queue)
+            self._unacked.acknowledged_through(written.batch.last_tag)
             self._record(written)
 
     def _record(self, written: Written) -> None:
@@ -231,7 +232,6 @@ class Consumer:
 
     def _forget_buffer(self, why: str) -> None:
         dropped = self._buffer.drain()
-        metrics.released(dropped.views)
         log.warning(
             "lost the broker connection; reconnecting",
             extra=fields(reason=why, unacknowledged_dropped=dropped.deliveries, batches_in_flight=self._flusher.pending),

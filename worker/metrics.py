@@ -1,8 +1,8 @@
 """A worker's Prometheus metrics, served on METRICS_PORT (default 9101; 0 turns it off).
 
-The consume loop and the flusher call the one-line hooks below; the figures that describe
+The consume loop calls the hook below after each committed flush; the figures that describe
 the present (views buffered, queue depth and consumers, freshness) are computed when
-Prometheus scrapes, from what the loop records here.
+Prometheus scrapes, from the loop's set of unacknowledged deliveries (worker/pending.py).
 
 Queue depth (`pageviews_queue_depth_messages`, ready + unacknowledged) and consumers per
 partition come from RabbitMQ's management API when it answers (exact, for every consumer).
@@ -24,10 +24,8 @@ only through its depth. 0 when the worker holds nothing.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -37,6 +35,7 @@ from common.broker.stats import QueueStatsUnavailable, queue_stats
 from common.config import Settings
 from common.logging import fields
 from common.partitioning import queue_name
+from worker.pending import Unacknowledged
 
 log = logging.getLogger(__name__)
 
@@ -61,57 +60,20 @@ duplicates = Counter("pageviews_worker_duplicate_messages_total", "Messages skip
 dead_lettered = Counter("pageviews_worker_dead_lettered_total", "Messages moved to the dead-letter queue by this worker", registry=_r)
 views_expired = Counter("pageviews_worker_views_expired_total", "Views dropped because their hour left the retention window while queued", registry=_r)
 flush_duration = Histogram("pageviews_worker_flush_duration_seconds", "Time of one attempt to write a batch (one transaction)", buckets=FLUSH_BUCKETS, registry=_r)
-views_buffered = Gauge("pageviews_worker_views_buffered", "Views this worker holds in memory: buffered or being written", registry=_r)
 last_flush = Gauge("pageviews_worker_last_flush_timestamp_seconds", "Unix time of the last committed flush with messages of the partition (start of consuming until then)", ["partition"], registry=_r)
-
-
-class Held:
-    """Deliveries held unacknowledged, in delivery-tag order: (tag, queue, publish time)."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()  # the loop writes, the scrape thread reads
-        self._deliveries: deque[tuple[int, str, float]] = deque()
-
-    def add(self, tag: int, queue: str, published_at: float | None) -> None:
-        with self._lock:
-            self._deliveries.append((tag, queue, published_at or self._clock()))
-
-    def acknowledged_through(self, tag: int) -> None:
-        with self._lock:
-            while self._deliveries and self._deliveries[0][0] <= tag:
-                self._deliveries.popleft()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._deliveries.clear()
-
-    def oldest_age(self) -> float:
-        with self._lock:
-            oldest = min((published for _tag, _queue, published in self._deliveries), default=None)
-        return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
-
-    def per_queue(self) -> dict[str, int]:
-        with self._lock:
-            counts: dict[str, int] = {}
-            for _tag, queue, _published in self._deliveries:
-                counts[queue] = counts.get(queue, 0) + 1
-            return counts
-
-
-held = Held()
 
 
 class _Present(Collector):
     """Figures computed at scrape time: queue depth and consumers per partition, freshness."""
 
-    def __init__(self, amqp_url: str, queues: dict[str, int], source: Held) -> None:
+    def __init__(self, amqp_url: str, queues: dict[str, int], source: Unacknowledged) -> None:
         self._amqp_url = amqp_url
         self._queues = queues  # queue name -> partition
         self._held = source
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily("pageviews_oldest_unflushed_view_age_seconds", "Age of the oldest view this worker holds unflushed (from its publish time)", value=self._held.oldest_age())
+        yield GaugeMetricFamily("pageviews_worker_views_buffered", "Views this worker holds in memory: buffered or being written", value=self._held.views)
         depth = GaugeMetricFamily("pageviews_queue_depth_messages", "Messages in the partition queue, ready + unacknowledged", labels=["partition"])
         consumers = GaugeMetricFamily("pageviews_queue_consumers", "Consumers registered on the partition queue (active and standby)", labels=["partition"])
         try:
@@ -132,8 +94,8 @@ class _Present(Collector):
         return []  # computed per scrape: nothing to check at registration
 
 
-def serve(settings: Settings) -> None:
-    """Start the metrics endpoint (a daemon thread) unless METRICS_PORT is 0."""
+def serve(settings: Settings, held: Unacknowledged) -> None:
+    """Start the metrics endpoint (a daemon thread) unless METRICS_PORT is 0; `held` is the consume loop's."""
     queues = {queue_name(settings.queue_prefix, p): p for p in settings.worker_partitions}
     registry.register(_Present(settings.amqp_url, queues, held))
     now = time.time()
@@ -159,16 +121,6 @@ def start_endpoint(chosen: CollectorRegistry, port: int | None, default: int, pr
 # -- hooks for the consume loop and the flusher
 
 
-def received(delivery: Any, views: list) -> None:
-    """A decoded delivery; `views` are the ones it added to the buffer (none for a repeat within the batch)."""
-    held.add(delivery.tag, delivery.queue, delivery.timestamp)
-    views_buffered.inc(sum(view[2] for view in views))
-
-
-def acknowledged(last_tag: int) -> None:
-    held.acknowledged_through(last_tag)
-
-
 def flushed(applied: Any, queues: Iterable[str]) -> None:
     """A committed flush: what it wrote, and when, for the partitions its messages came from."""
     views_flushed.inc(applied.views)
@@ -178,13 +130,3 @@ def flushed(applied: Any, queues: Iterable[str]) -> None:
     now = time.time()
     for queue in queues:
         last_flush.labels(queue.rsplit(".p", 1)[-1]).set(now)
-
-
-def released(views: int) -> None:
-    """Views no longer held in memory: written, or dropped with a lost connection (they come back)."""
-    views_buffered.dec(views)
-
-
-def session_lost() -> None:
-    """A new broker session: what the old one held unacknowledged went back to the queues."""
-    held.clear()
