@@ -66,15 +66,19 @@ class Batch:
         return Batch(counts, {message_id: pending}, self.last_tag, 1, visitors=visitors)
 
 
-def _collapse(views: list[View], counts: ViewCounts, visitors: VisitorIds) -> None:
+def _collapse(views: list[View], counts: ViewCounts, visitors: VisitorIds) -> int:
+    """Add the views to the counts (and their visitors); how many views that was."""
+    total = 0
     for view in views:
         key = (view[0], view[1])
         counts[key] = counts.get(key, 0) + view[2]
+        total += view[2]
         if len(view) == 4:
             ids = visitors.get(key)
             if ids is None:
                 ids = visitors[key] = set()
             ids.add(view[3])  # type: ignore[misc]
+    return total
 
 
 @dataclass
@@ -91,8 +95,8 @@ class CountBuffer:
     _last_tag: int = field(default=0, init=False)
     _first_added_at: float | None = field(default=None, init=False)
 
-    def add(self, pending: Pending, views: list[View]) -> bool:
-        """Buffer one delivered message and its decoded views; False if the same id is already in this batch."""
+    def add(self, pending: Pending, views: list[View]) -> int:
+        """Buffer one delivered message and its decoded views; how many views that added (none if the same id is already in this batch)."""
         if self._first_added_at is None:
             self._first_added_at = self.clock()
         self._deliveries += 1
@@ -100,10 +104,9 @@ class CountBuffer:
         self._by_queue[pending.delivery.queue] += 1
         if pending.message_id in self._messages:
             self._duplicates += 1
-            return False
+            return 0
         self._messages[pending.message_id] = pending
-        _collapse(views, self._counts, self._visitors)
-        return True
+        return _collapse(views, self._counts, self._visitors)
 
     def __len__(self) -> int:
         return self._deliveries

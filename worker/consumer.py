@@ -184,8 +184,8 @@ class Consumer:
         except MalformedMessage as exc:
             self._dead_letter(delivery, f"malformed message: {exc}")
             return
-        added = self._buffer.add(Pending(message.id, delivery), message.views)
-        window_full = self._unacked.received(delivery, sum(view[2] for view in message.views) if added else 0)
+        views = self._buffer.add(Pending(message.id, delivery), message.views)
+        window_full = self._unacked.received(delivery, views)
         # A queue whose prefetch window is full sends nothing more until we acknowledge:
         # holding the buffer longer would only add latency.
         if self._buffer.full() or window_full:
@@ -193,7 +193,9 @@ class Consumer:
 
     def _submit(self) -> None:
         if len(self._buffer):
-            self._flusher.submit(self._buffer.drain(), self._unacked.session)
+            batch = self._buffer.drain()
+            self._unacked.submitted(batch.last_tag, batch.by_queue)
+            self._flusher.submit(batch, self._unacked.session)
 
     def _wake(self) -> None:
         """Called on the flusher's thread: end the loop's wait so it acknowledges promptly."""

@@ -1,6 +1,8 @@
 """The unacknowledged set: per-queue prefetch windows, sessions that start it afresh, and what the metrics read of it."""
 from __future__ import annotations
 
+from collections import Counter
+
 from common.broker import Delivery
 from tests.fakes import pending
 from worker.pending import Unacknowledged
@@ -20,13 +22,16 @@ def test_received_says_when_a_queue_window_is_full():
     assert (unacked.count("q.p0"), unacked.count("q.p1")) == (2, 1)
 
 
-def test_acknowledging_through_a_tag_releases_every_delivery_up_to_it_and_reopens_windows():
+def test_acknowledging_a_batch_releases_what_it_held_and_reopens_its_windows():
     unacked = Unacknowledged(prefetch=2)
-    for tag, queue in enumerate(("q.p0", "q.p0", "q.p1", "q.p1"), 1):
+    for tag, queue in enumerate(("q.p0", "q.p0", "q.p1"), 1):
         unacked.received(delivery(tag, queue), 2)
+    unacked.submitted(3, Counter({"q.p0": 2, "q.p1": 1}))
+    unacked.received(delivery(4, "q.p1"), 1)  # the next batch, still buffered
+    assert unacked.per_queue() == {"q.p0": 2, "q.p1": 2} and unacked.views == 7
     unacked.acknowledged_through(3)  # one ack with multiple=True
     assert (unacked.count("q.p0"), unacked.count("q.p1")) == (0, 1)
-    assert unacked.per_queue() == {"q.p1": 1} and unacked.views == 2
+    assert unacked.per_queue() == {"q.p1": 1} and unacked.views == 1
     assert unacked.received(delivery(5, "q.p0"), 1) is False
 
 
@@ -36,12 +41,14 @@ def test_oldest_age_follows_the_oldest_publish_time_held():
     assert unacked.oldest_age() == 0.0  # nothing held
     unacked.received(delivery(1, "q.p0", 990), 1)
     unacked.received(delivery(2, "q.p1", 980), 1)  # another queue, older: deliveries interleave across queues
+    unacked.submitted(2, Counter({"q.p0": 1, "q.p1": 1}))
     unacked.received(delivery(3, "q.p0"), 0)  # no timestamp: counts from when it arrived; a repeat: no views
     assert unacked.oldest_age() == 20.0
     assert unacked.per_queue() == {"q.p0": 2, "q.p1": 1} and unacked.views == 2
     now[0] = 1005.0
     unacked.acknowledged_through(2)
     assert unacked.oldest_age() == 5.0
+    unacked.submitted(3, Counter({"q.p0": 1}))
     unacked.acknowledged_through(3)
     assert unacked.oldest_age() == 0.0 and unacked.per_queue() == {} and unacked.views == 0
 
