@@ -17,10 +17,12 @@ import sys
 import threading
 from pathlib import Path
 
+import requests
+
 from bench import wrk
 from bench.context import Run
-from bench.ingest import SINGLE_CONNECTIONS, base_url
-from bench.processes import descendants
+from bench.ingest import SINGLE_CONNECTIONS, base_url, cpu_groups
+from bench.processes import CpuMeter, descendants
 from bench.workload import PAGE_PREFIX, PAGES
 
 WRK_S = 14
@@ -41,19 +43,71 @@ def main(argv: list[str] | None = None) -> int:
         changes = {} if args.worker_class is None else {"api_worker_class": args.worker_class}
         settings = run.settings_for("profile", **changes)
         api = run.start_api(settings)
-        run.start_workers(settings)
+        workers = run.start_workers(settings)
+        run.wait_consuming(settings, workers)
         worker_pid = descendants(api.pid)[0]
         raw = run.log_dir / f"py-spy-{settings.api_worker_class}.txt"
-        load = threading.Thread(target=wrk.run, args=(base_url(settings), "single.lua"), kwargs={"connections": SINGLE_CONNECTIONS, "duration_s": WRK_S, "args": [str(PAGES), PAGE_PREFIX]})
+        results: list[wrk.WrkResult] = []
+        load = threading.Thread(
+            target=lambda: results.append(
+                wrk.run(base_url(settings), "single.lua", connections=SINGLE_CONNECTIONS, duration_s=WRK_S, args=[str(PAGES), PAGE_PREFIX])
+            )
+        )
+        before = _histograms(base_url(settings))
+        meter = CpuMeter(cpu_groups(api, workers)).start()
         load.start()
         threading.Event().wait(RECORD_AFTER_S)
         subprocess.run([py_spy, "record", "--gil", "--nonblocking", "-r", "200", "-d", str(RECORD_S), "-f", "raw", "-o", str(raw), "--pid", str(worker_pid)], check=True, capture_output=True)
         load.join()
+        cpu = meter.stop({"wrk": results[0].cpu_s})
+        after = _histograms(base_url(settings))
     finally:
         run.close()
     print(f"{settings.api_worker_class}: py-spy raw stacks in {raw}")
+    print(where_the_time_goes(results[0], cpu, before, after))
     print(summary(raw, args.top))
     return 0
+
+
+# The API's own histograms (sum, count) that split a request's time: all of it in the
+# app (Flask's before_request to after_request), and the wait for RabbitMQ's confirm in it.
+_HISTOGRAMS = {
+    "in the app": ("pageviews_request_duration_seconds", {"endpoint": "single"}),
+    "waiting for the confirm": ("pageviews_publish_confirm_seconds", {}),
+}
+
+
+def _histograms(url: str) -> dict[str, tuple[float, float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(url + "/metrics", timeout=5).text
+    found: dict[str, tuple[float, float]] = {}
+    for label, (name, labels) in _HISTOGRAMS.items():
+        total = count = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if all(sample.labels.get(k) == v for k, v in labels.items()):
+                    if sample.name == name + "_sum":
+                        total += sample.value
+                    elif sample.name == name + "_count":
+                        count += sample.value
+        found[label] = (total, count)
+    return found
+
+
+def where_the_time_goes(result: wrk.WrkResult, cpu: dict, before: dict, after: dict) -> str:
+    """A request's mean time as wrk saw it, split by the API's histograms, and the CPU it cost each process group."""
+    answered = result["posts_ok"] + result["posts_bad"] + result["health_ok"] + result["health_bad"]
+    lines = [f"{result['posts_ok'] / result.post_seconds:.0f} POST/s at {SINGLE_CONNECTIONS} connections; wrk latency {result.latency_ms()}"]
+    for label in _HISTOGRAMS:
+        total = after[label][0] - before[label][0]
+        count = after[label][1] - before[label][1]
+        if count:
+            lines.append(f"mean {label}: {1000 * total / count:.2f} ms over {count:.0f}")
+    seconds = cpu["seconds"]
+    per_request = {group: round(1000 * cores * seconds / answered, 3) for group, cores in cpu["cores_used"].items()}
+    lines.append(f"CPU ms per request, by group: {per_request} (machine {cpu['machine_busy_pct']}% busy)")
+    return "\n".join(lines)
 
 
 def summary(raw: Path, top: int) -> str:
