@@ -7,12 +7,14 @@ Values come from common.config (PORT, API_PROCESSES, API_WORKER_CLASS, API_THREA
 LOG_LEVEL). gunicorn imports this module in its master, before it forks: it imports
 nothing of Flask, SQLAlchemy or pika (see api/__init__.py).
 
-Worker classes (API_WORKER_CLASS; issue 15, BENCHMARKS.md): gthread is the default, as
-it measured fastest on our machine, both in requests per second and in CPU per request,
-for the bare app and for the API. gevent runs one event loop per process, request
-greenlets and the publisher's connection on the same hub (no thread hand-off before a
-confirm); it is kept because there a report waiting on a slow database never holds up
-ingestion, while under gthread such reports can take every thread.
+Worker classes (API_WORKER_CLASS; issue 15, BENCHMARKS.md): gevent is the default. It runs
+one event loop per process, with the request greenlets and the publisher's connection on
+the same hub, so no thread hands off to another before a confirm. On a quiet machine it
+answered 23-31% more single views per second than gthread, at 0.52-0.63 ms of API CPU per
+request against 0.70-0.75 ms (15 s A/B runs, 2026-12-06; BENCHMARKS.md). A report waiting on a slow
+database never holds up ingestion under it; under gthread such reports can take every
+thread. gthread stays selectable. On a machine crowded with other work it measured faster
+(2026-12-01), because the kernel gives CPU per thread.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F", values.url_list("amqp", "amqps")),
     Setting("PORT", "3000", values.int_between(1, 65535)),
     Setting("API_PROCESSES", "2", values.int_between(1, 64)),
-    Setting("API_WORKER_CLASS", "gthread", values.choice("gthread", "gevent")),
+    Setting("API_WORKER_CLASS", "gevent", values.choice("gevent", "gthread")),
     Setting("API_THREADS", "16", values.int_between(1, 256)),
     Setting("PUBLISH_TIMEOUT_MS", "2000", values.int_between(100, 60_000)),
     Setting("NUM_PARTITIONS", "10", values.int_between(1, 1000)),

@@ -86,7 +86,7 @@ def settings(request: pytest.FixtureRequest, backend: Backend, database_url: str
             "LOG_LEVEL": "info",
             "BROKER_MANAGEMENT_URL": backend.management_url,
             "METRICS_PORT": 0,  # off: tests running side by side would all want 9101; metric tests choose a free port
-            # API_WORKER_CLASS=gevent in the environment runs the suite's APIs under gevent workers.
+            # API_WORKER_CLASS=gthread in the environment runs the suite's APIs under gthread workers.
             **({"API_WORKER_CLASS": os.environ["API_WORKER_CLASS"]} if "API_WORKER_CLASS" in os.environ else {}),
         }
     )

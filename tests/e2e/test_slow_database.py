@@ -6,9 +6,9 @@ worker (common.db.make_psycopg_cooperative), a report connecting to a silent ser
 would block the hub, and every ingest request of the process would wait with it.
 The silent server here is a real TCP listener that accepts and then says nothing.
 
-Under API_WORKER_CLASS=gthread (the default) the same test fails: reports hanging on
-the database hold every one of the API_THREADS threads, and ingest requests queue behind
-them. That is what gevent is kept for (BENCHMARKS.md, issue 15).
+Under API_WORKER_CLASS=gthread the same test fails: reports hanging on the database hold
+every one of the API_THREADS threads, and ingest requests queue behind them. That is one
+of the two reasons gevent is the default (the other: it measured faster; BENCHMARKS.md).
 """
 from __future__ import annotations
 

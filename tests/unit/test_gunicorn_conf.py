@@ -40,5 +40,5 @@ def test_settings_come_from_common_config() -> None:
     assert loaded["bind"] == "0.0.0.0:3123"
 
 
-def test_gthread_is_the_default() -> None:
-    assert _load_in_a_fresh_interpreter()["worker_class"] == "gthread"
+def test_gevent_is_the_default() -> None:
+    assert _load_in_a_fresh_interpreter()["worker_class"] == "gevent"
