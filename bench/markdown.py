@@ -31,8 +31,9 @@ Load: `wrk -t2`, the scripts in `bench/lua/`.
   counted (if positive), duplicated = counted - accepted - views of POSTs that failed or were never
   answered (if positive). Peak RSS is VmHWM from `/proc/<pid>/status` of the gunicorn master, each
   gunicorn worker process and each worker, read just before they stop.
-- **single-gevent** (only with `--scenario worker-classes`): single again with the API under
-  `API_WORKER_CLASS=gevent`, for an A/B of the worker classes in the same run.
+- **single-gthread** (only with `--scenario worker-classes`): single again with the API under
+  the worker class that is not the default (`API_WORKER_CLASS=gthread`), for an A/B of the
+  worker classes in the same run.
 - **multi**: `POST /page-views/multi`, 32 connections. The harness pre-generates 300 bodies (the
   script rotates through them): each has 100 distinct pages drawn Zipf-like from the same 10,000,
   each with the 24 hour timestamps ending with the current hour (inside retention, never in the

@@ -31,7 +31,7 @@ from bench.processes import machine_steal_s, wait_for_quiet
 from bench.report import report
 from bench.results import RunRecord, append, exactly_once_cost, load_run, rows, text_table
 from common import logging as structured_logging
-from common.config import environment
+from common.config import Settings, environment
 from common.logging import fields
 
 log = logging.getLogger("bench")
@@ -82,6 +82,8 @@ def _ceiling_http_unit(worker_class: str) -> Unit:
     return Unit(f"ceiling-http-{worker_class}", frozenset({"ceilings", "single"}), lambda run: ceiling_http(run, worker_class))
 
 
+OTHER_WORKER_CLASS = "gthread" if Settings.from_mapping({}).api_worker_class == "gevent" else "gevent"
+
 # The order of a run: each ceiling or exactly-once twin right beside the scenario it is
 # compared with (the machine's speed drifts; single sits between the HTTP ceilings), the
 # ten-million-row report fill last.
@@ -91,7 +93,7 @@ UNITS = (
     *(_ceiling_http_unit(worker_class) for worker_class in CEILING_WORKER_CLASSES[2:]),
     Unit("single-eo-off", frozenset({"exactly-once"}), lambda run: single(run, exactly_once=False)),
     # The API under the worker class that is not the default, for an A/B in the same run (issue 15).
-    Unit("single-gevent", frozenset({"worker-classes"}), lambda run: single(run, worker_class="gevent")),
+    Unit(f"single-{OTHER_WORKER_CLASS}", frozenset({"worker-classes"}), lambda run: single(run, worker_class=OTHER_WORKER_CLASS)),
     Unit("beacon", frozenset({"beacon"}), beacon),
     Unit("ceiling-broker", frozenset({"ceilings"}), ceiling_broker),
     Unit("multi", frozenset({"multi"}), multi),
