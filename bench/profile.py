@@ -80,18 +80,11 @@ _HISTOGRAMS = {
 def _histograms(url: str) -> dict[str, tuple[float, float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = requests.get(url + "/metrics", timeout=5).text
+    samples = [sample for family in text_string_to_metric_families(requests.get(url + "/metrics", timeout=5).text) for sample in family.samples]
     found: dict[str, tuple[float, float]] = {}
     for label, (name, labels) in _HISTOGRAMS.items():
-        total = count = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if all(sample.labels.get(k) == v for k, v in labels.items()):
-                    if sample.name == name + "_sum":
-                        total += sample.value
-                    elif sample.name == name + "_count":
-                        count += sample.value
-        found[label] = (total, count)
+        chosen = [sample for sample in samples if all(sample.labels.get(k) == v for k, v in labels.items())]
+        found[label] = (sum(s.value for s in chosen if s.name == name + "_sum"), sum(s.value for s in chosen if s.name == name + "_count"))
     return found
 
 

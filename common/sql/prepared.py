@@ -31,7 +31,6 @@ class Prepared:
         if leftover := re.search(r"(?<!:):[A-Za-z_]\w*", body):
             raise ValueError(f"{name}: placeholder {leftover.group()} has no type")
         self.name = name
-        self.sql = sql  # as written, for EXPLAIN and for reading
         self._prepare = text(f"PREPARE {name}({', '.join(parameters.values())}) AS {body}")
         self._execute = text(f"EXECUTE {name}({', '.join(':' + parameter for parameter in parameters)})")
 
